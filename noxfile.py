@@ -1,0 +1,39 @@
+"""Developer tasks: ``nox -s tests``, ``nox -s typecheck``, ``nox -s lint``, ``nox -s demo``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "typecheck", "lint"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (including the typing tests)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the shipped code and the tests."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "src", "tests", "examples", "benchmarks")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: load a sample provider, list, filter and export its VMs."""
+    session.install("-e", ".")
+    session.run("python", "examples/quickstart.py", *session.posargs)

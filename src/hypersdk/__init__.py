@@ -156,14 +156,16 @@ _LAZY_HTTP = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_HTTP:
-        from hypersdk import _http
+if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them
 
-        value = getattr(_http, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY_HTTP:
+            from hypersdk import _http
+
+            value = getattr(_http, name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -51,6 +51,11 @@ KUBEVIRT: Final = ProviderType("kubevirt")
 _MASK: Final = "**********"
 
 
+def _to_provider_type(value: str) -> ProviderType:
+    # Lets callers write ProviderConfig(type="aws") without wrapping in ProviderType.
+    return ProviderType(value)
+
+
 class Secret:
     """A credential that never shows itself by accident.
 
@@ -157,7 +162,7 @@ class ProviderConfig:
     (token, key, secret, password, ...) are masked in ``repr``.
     """
 
-    type: ProviderType = attrs.field(validator=v.non_empty_string)
+    type: ProviderType = attrs.field(converter=_to_provider_type, validator=v.non_empty_string)
     endpoint: str = attrs.field(default="", validator=v.string)
     host: str = attrs.field(default="", validator=v.string)
     port: int = attrs.field(default=0, validator=v.int_between(0, 65535))
@@ -203,7 +208,7 @@ class VMInfo:
     ``created_at``/``updated_at`` are timezone-aware or ``None``.
     """
 
-    provider: ProviderType = attrs.field(validator=v.non_empty_string)
+    provider: ProviderType = attrs.field(converter=_to_provider_type, validator=v.non_empty_string)
     id: str = attrs.field(validator=v.non_empty_string)
     name: str = attrs.field(validator=v.non_empty_string)
     state: str = attrs.field(default="", validator=v.string)
@@ -355,7 +360,7 @@ class ExportResult:
     ``compressed_size`` the size on disk when compressed (0 otherwise).
     """
 
-    provider: ProviderType = attrs.field(validator=v.non_empty_string)
+    provider: ProviderType = attrs.field(converter=_to_provider_type, validator=v.non_empty_string)
     vm_name: str = attrs.field(validator=v.non_empty_string)
     vm_id: str = attrs.field(validator=v.non_empty_string)
     format: str = attrs.field(validator=_format_name)
@@ -447,7 +452,9 @@ class PluginMetadata:
 
     name: str = attrs.field(validator=v.non_empty_string)
     version: str = attrs.field(validator=_pep440)
-    provider_type: ProviderType = attrs.field(validator=v.non_empty_string)
+    provider_type: ProviderType = attrs.field(
+        converter=_to_provider_type, validator=v.non_empty_string
+    )
     description: str = attrs.field(default="", validator=v.string)
     author: str = attrs.field(default="", validator=v.string)
     license: str = attrs.field(default="", validator=v.string)

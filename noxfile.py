@@ -12,15 +12,15 @@ nox.options.sessions = ["tests", "typecheck", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (including the typing tests)."""
-    session.install("-e", ".[dev]")
+    """Run the whole test suite (including the typing tests and the DigitalOcean example)."""
+    session.install("-e", ".[dev]", "-e", "examples/digitalocean")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the shipped code and the tests."""
-    session.install("-e", ".[dev]")
+    """mypy --strict over the shipped code, the tests and the examples."""
+    session.install("-e", ".[dev]", "-e", "examples/digitalocean")
     session.run("mypy", "src", "tests", "examples", "benchmarks")
 
 

@@ -1,0 +1,426 @@
+"""The DigitalOcean API v2 over httpx: auth, rate limits, retries and the concurrent pager.
+
+httpx is imported directly: this plugin is its own distribution and declares httpx as a
+dependency, so it does not reach into hypersdk's private ``_http`` module. Responses are
+turned into hypersdk errors with the public helpers (``hypersdk.raise_for_response``,
+``error_for_exception``, ``json_body``, ``parse_retry_after``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Final, Literal
+
+import anyio
+import httpx
+
+import hypersdk
+from hypersdk import (
+    HyperSDKError,
+    ProviderAPIError,
+    RateLimitError,
+    Secret,
+    error_for_exception,
+    error_for_response,
+    json_body,
+)
+from hypersdk_digitalocean._version import __version__
+
+if TYPE_CHECKING:
+    import logging
+    import ssl
+
+    from hypersdk_digitalocean._settings import Settings
+
+__all__ = ["PER_PAGE", "Api", "RateLimiter", "user_agent"]
+
+PROVIDER: Final = "digitalocean"
+PER_PAGE: Final = 200  # the API's maximum
+_RETRYABLE_STATUS: Final = frozenset({500, 502, 503, 504})
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+def user_agent() -> str:
+    """``hypersdk-digitalocean/X hypersdk/Y python-httpx/Z``."""
+    return (
+        f"hypersdk-digitalocean/{__version__} hypersdk/{hypersdk.__version__} "
+        f"python-httpx/{httpx.__version__}"
+    )
+
+
+@functools.cache
+def _verified_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~50 ms; one context serves every client (they are
+    # safe to share), so reconnecting stays cheap.
+    return httpx.create_ssl_context()
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer`` at send time; the token lives in a Secret until then."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(Secret('**********'))"
+
+
+class RateLimiter:
+    """Paces requests from DigitalOcean's ``ratelimit-remaining``/``ratelimit-reset`` headers.
+
+    While more than ``reserve`` requests remain, requests go out freely. Below that, they
+    go one at a time, spaced so the remainder lasts until the reset time: the pager slows
+    down instead of running into 429s. With nothing left, everyone waits for the reset, or,
+    when that is further away than ``max_wait``, gets a :class:`~hypersdk.RateLimitError`.
+    A 429 pauses every request for its ``retry-after``.
+    """
+
+    def __init__(
+        self,
+        *,
+        reserve: int,
+        max_wait: float,
+        sleep: Sleep = anyio.sleep,
+        clock: Clock = time.time,
+    ) -> None:
+        self.reserve = reserve
+        self.max_wait = max_wait
+        self.remaining: int | None = None
+        self.reset_at: float | None = None  # Unix time
+        self._paused_until = 0.0
+        self._sleep = sleep
+        self._clock = clock
+        self._pace = anyio.Lock()
+
+    def observe(self, response: httpx.Response) -> None:
+        """Read the rate-limit headers of a response (ignoring malformed values)."""
+        remaining = response.headers.get("ratelimit-remaining")
+        reset = response.headers.get("ratelimit-reset")
+        try:
+            self.remaining = int(remaining) if remaining is not None else self.remaining
+            self.reset_at = float(reset) if reset is not None else self.reset_at
+        except ValueError:
+            return
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (after a 429)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def seconds_to_reset(self) -> float | None:
+        """Seconds until ``ratelimit-reset``, or ``None`` when unknown."""
+        if self.reset_at is None:
+            return None
+        return max(0.0, self.reset_at - self._clock())
+
+    async def acquire(self, operation: str) -> None:
+        """Wait until a request may be sent."""
+        pause = self._paused_until - self._clock()
+        if pause > 0:
+            await self._sleep(pause)
+        if self.remaining is None or self.remaining > self.reserve:
+            return
+        async with self._pace:
+            remaining = self.remaining
+            to_reset = self.seconds_to_reset() or 0.0
+            if remaining <= 0:
+                if to_reset > self.max_wait:
+                    raise RateLimitError(
+                        f"{PROVIDER} {operation}: the API rate limit is used up until "
+                        f"{to_reset:.0f} s from now; retry after that or raise max_retry_wait",
+                        provider=PROVIDER,
+                        operation=operation,
+                        retry_after=to_reset,
+                    )
+                delay = to_reset
+            else:
+                delay = min(to_reset / remaining, self.max_wait)
+            if delay > 0:
+                await self._sleep(delay)
+            # Count our own request until the next response tells the truth.
+            if self.remaining > 0:
+                self.remaining -= 1
+
+
+class Api:
+    """One authenticated session with the DigitalOcean API."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        logger: logging.Logger,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = anyio.sleep,
+        clock: Clock = time.time,
+    ) -> None:
+        self.settings = settings
+        self._logger = logger
+        self._sleep = sleep
+        self.limiter = RateLimiter(
+            reserve=settings.rate_limit_reserve,
+            max_wait=settings.max_retry_wait,
+            sleep=sleep,
+            clock=clock,
+        )
+        self.http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            auth=_BearerAuth(settings.token),
+            headers={"User-Agent": user_agent(), "Accept": "application/json"},
+            timeout=settings.http_timeout(),
+            verify=_verified_ssl_context() if settings.verify else False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (idempotent)."""
+        await self.http.aclose()
+
+    async def get(
+        self,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        resource: Literal["vm"] | None = None,
+        identifier: str | None = None,
+        require: tuple[str, ...] = (),
+    ) -> dict[str, object]:
+        """GET a JSON object, retrying 429, 5xx and connection failures within the budget."""
+        response = await self.send("GET", path, operation=operation, params=params, idempotent=True)
+        hypersdk.raise_for_response(
+            response,
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+            identifier=identifier,
+        )
+        return json_body(response, provider=PROVIDER, operation=operation, require=require)
+
+    async def post(
+        self,
+        path: str,
+        body: Mapping[str, object],
+        *,
+        operation: str,
+        resource: Literal["vm"] | None = None,
+        identifier: str | None = None,
+        require: tuple[str, ...] = (),
+    ) -> dict[str, object]:
+        """POST JSON. Only a 429 is retried: a 5xx may have done the work already."""
+        response = await self.send("POST", path, operation=operation, json=body, idempotent=False)
+        hypersdk.raise_for_response(
+            response,
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+            identifier=identifier,
+        )
+        return json_body(response, provider=PROVIDER, operation=operation, require=require)
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        json: Mapping[str, object] | None = None,
+        idempotent: bool,
+    ) -> httpx.Response:
+        """Send one request; returns the final response (which may be an error status)."""
+        settings = self.settings
+        retries = 0
+        waited = 0.0
+        while True:
+            await self.limiter.acquire(operation)
+            try:
+                response = await self.http.request(method, path, params=params, json=json)
+            except httpx.HTTPError as exc:
+                error = error_for_exception(exc, provider=PROVIDER, operation=operation)
+                delay = self._backoff(retries)
+                if (
+                    idempotent
+                    and isinstance(exc, httpx.TransportError)
+                    and retries < settings.max_retries
+                    and waited + delay <= settings.max_retry_wait
+                ):
+                    self._logger.warning(
+                        "%s %s: %s; retry %d/%d in %.2f s",
+                        PROVIDER,
+                        operation,
+                        type(exc).__name__,
+                        retries + 1,
+                        settings.max_retries,
+                        delay,
+                    )
+                    retries += 1
+                    waited += delay
+                    await self._sleep(delay)
+                    continue
+                raise error from None
+            self.limiter.observe(response)
+            status = response.status_code
+            self._logger.debug("%s %s -> HTTP %d", method, response.request.url.path, status)
+            if status == 429:
+                error = self._rate_limit_error(response, operation)
+                delay = (
+                    error.retry_after if error.retry_after is not None else self._backoff(retries)
+                )
+                if retries < settings.max_retries and waited + delay <= settings.max_retry_wait:
+                    self._logger.warning(
+                        "%s %s: rate limited (HTTP 429); waiting %.2f s as asked, retry %d/%d",
+                        PROVIDER,
+                        operation,
+                        delay,
+                        retries + 1,
+                        settings.max_retries,
+                    )
+                    retries += 1
+                    waited += delay
+                    self.limiter.pause(delay)
+                    await self._sleep(delay)
+                    continue
+                raise error
+            if status in _RETRYABLE_STATUS and idempotent:
+                delay = self._backoff(retries)
+                if retries < settings.max_retries and waited + delay <= settings.max_retry_wait:
+                    self._logger.warning(
+                        "%s %s: HTTP %d; retry %d/%d in %.2f s",
+                        PROVIDER,
+                        operation,
+                        status,
+                        retries + 1,
+                        settings.max_retries,
+                        delay,
+                    )
+                    retries += 1
+                    waited += delay
+                    await self._sleep(delay)
+                    continue
+            return response
+
+    def _backoff(self, retries: int) -> float:
+        base = self.settings.retry_backoff * 2.0**retries
+        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+    def _rate_limit_error(self, response: httpx.Response, operation: str) -> RateLimitError:
+        error = error_for_response(response, provider=PROVIDER, operation=operation)
+        if not isinstance(error, RateLimitError):  # pragma: no cover - 429 always maps so
+            raise ProviderAPIError(f"{PROVIDER} {operation}: HTTP 429", provider=PROVIDER)
+        if error.retry_after is None:
+            # No retry-after: DigitalOcean's ratelimit-reset says when the window frees up.
+            error.retry_after = self.limiter.seconds_to_reset()
+        return error
+
+    async def list_droplets(
+        self, params: Mapping[str, str], *, operation: str, limiter: anyio.CapacityLimiter
+    ) -> list[object]:
+        """Every droplet the query returns, in the API's order.
+
+        The first page gives ``meta.total``; the other pages are then fetched
+        concurrently (``limiter`` bounds how many are in flight, across listings) and
+        put back in order. A server that pages by fewer than ``per_page`` (the size of the
+        full first page says so) is followed correctly, and so is a list that grew while
+        we read it (``links.pages.next`` of the last page).
+        """
+        first = await self._page(params, 1, operation=operation, limiter=limiter)
+        droplets, total, has_next = first
+        if not has_next:
+            return droplets
+        page_size = len(droplets)
+        if total is None or page_size == 0:
+            return droplets + await self._follow(params, 2, operation=operation, limiter=limiter)
+        pages = max(1, math.ceil(total / page_size))
+        results: list[list[object]] = [droplets] + [[] for _ in range(pages - 1)]
+        last_has_next = False
+        failures: list[tuple[int, HyperSDKError]] = []
+
+        async def fetch(page: int, scope: anyio.CancelScope) -> None:
+            nonlocal last_has_next
+            try:
+                items, _total, more = await self._page(
+                    params, page, operation=operation, limiter=limiter
+                )
+            except HyperSDKError as exc:
+                failures.append((page, exc))
+                scope.cancel()
+                return
+            results[page - 1] = items
+            if page == pages:
+                last_has_next = more
+
+        async with anyio.create_task_group() as group:
+            for page in range(2, pages + 1):
+                group.start_soon(fetch, page, group.cancel_scope)
+        if failures:
+            raise min(failures, key=lambda failure: failure[0])[1]
+        everything = [item for page_items in results for item in page_items]
+        if last_has_next:
+            everything += await self._follow(
+                params, pages + 1, operation=operation, limiter=limiter
+            )
+        return everything
+
+    async def _follow(
+        self,
+        params: Mapping[str, str],
+        page: int,
+        *,
+        operation: str,
+        limiter: anyio.CapacityLimiter,
+    ) -> list[object]:
+        collected: list[object] = []
+        more = True
+        while more:
+            items, _total, more = await self._page(
+                params, page, operation=operation, limiter=limiter
+            )
+            collected += items
+            page += 1
+            if not items:
+                break
+        return collected
+
+    async def _page(
+        self,
+        params: Mapping[str, str],
+        page: int,
+        *,
+        operation: str,
+        limiter: anyio.CapacityLimiter,
+    ) -> tuple[list[object], int | None, bool]:
+        async with limiter:
+            body = await self.get(
+                "/droplets",
+                operation=operation,
+                params={**params, "page": page, "per_page": PER_PAGE},
+                require=("droplets",),
+            )
+        droplets = body["droplets"]
+        if not isinstance(droplets, list):
+            raise ProviderAPIError(
+                f"{PROVIDER} {operation}: 'droplets' must be a list, got "
+                f"{type(droplets).__name__} (page {page})",
+                provider=PROVIDER,
+                operation=operation,
+            )
+        meta = body.get("meta")
+        total = meta.get("total") if isinstance(meta, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            total = None
+        links = body.get("links")
+        pages = links.get("pages") if isinstance(links, dict) else None
+        has_next = isinstance(pages, dict) and bool(pages.get("next"))
+        return droplets, total, has_next

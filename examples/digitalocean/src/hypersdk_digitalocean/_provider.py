@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
@@ -332,11 +333,7 @@ class DigitalOceanProvider(Provider):
                 operation="export_vm",
             )
         plan = _ExportPlan.from_metadata(options.metadata)
-        if options.output_path.exists() and not options.output_path.is_dir():
-            raise ConfigurationError(
-                "digitalocean export_vm: ExportOptions.output_path must be a directory, got "
-                f"the file {str(options.output_path)!r}"
-            )
+        _check_output_path(options.output_path)
         run = _Export(
             api,
             self._logger,
@@ -347,6 +344,20 @@ class DigitalOceanProvider(Provider):
             provider=self,
         )
         return await run.run()
+
+
+def _check_output_path(path: Path) -> None:
+    """Refuse, before the snapshot is taken, an output_path that can never be a directory."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigurationError(
+            "digitalocean export_vm: ExportOptions.output_path must be a directory (or a "
+            f"path to create one), but {str(existing)!r} is a file",
+            provider=PROVIDER,
+            operation="export_vm",
+        )
 
 
 def _pushdown(wanted: VMFilter) -> dict[str, str]:
@@ -571,9 +582,11 @@ class _Export:
 
         try:
             await anyio.to_thread.run_sync(write)
+            # A cancellation that arrived while the thread wrote is honoured here.
+            await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            # Cancelled while the thread finished: the file must not stay behind. Removed
-            # synchronously, as an await would be cancelled again.
+            # The file must not stay behind. Removed synchronously, as an await would be
+            # cancelled again.
             for path in written:
                 with contextlib.suppress(OSError):
                     path.unlink()

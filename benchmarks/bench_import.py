@@ -56,12 +56,17 @@ def main() -> None:
         for name in contenders:
             times[name].append(wall(f"import {name}"))
     base = statistics.median(times["baseline"])
-    medians = {name: statistics.median(values) - base for name, values in times.items() if name != "baseline"}
+    medians = {
+        name: statistics.median(values) - base
+        for name, values in times.items()
+        if name != "baseline"
+    }
     print(f"interpreter start (baseline): {base * 1000:7.1f} ms  (median of {args.rounds})")
     for name, value in medians.items():
         print(f"import {name:<9}           : {value * 1000:7.1f} ms  above baseline")
     if "pydo" in medians:
-        print(f"ratio hypersdk / pydo        : {medians['hypersdk'] / medians['pydo']:7.2f}  (target <= 0.5)")
+        ratio = medians["hypersdk"] / medians["pydo"]
+        print(f"ratio hypersdk / pydo        : {ratio:7.2f}  (target <= 0.5)")
     print("\nslowest modules under `import hypersdk` (cumulative us, -X importtime):")
     for cumulative, name in top_modules("hypersdk"):
         print(f"  {cumulative:>8}  {name}")

@@ -37,6 +37,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site into docs/_build/html; warnings are errors."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """The main job: load a sample provider, list, filter and export its VMs."""
     session.install("-e", ".")

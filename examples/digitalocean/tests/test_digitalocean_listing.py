@@ -101,7 +101,7 @@ def test_wrongly_shaped_droplets_are_provider_api_errors(field: str, value: obje
     item = droplet(1, "web")
     item[field] = value
     with pytest.raises(
-        ProviderAPIError, match={"id": "valid .id", "networks": "ip_addresses"}.get(field, field)
+        ProviderAPIError, match={"id": r"\$\.id", "networks": "ip_addresses"}.get(field, field)
     ):
         droplet_to_vm(item)
 

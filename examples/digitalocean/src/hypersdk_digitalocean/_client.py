@@ -13,9 +13,10 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
 
 import anyio
+import attrs
 import httpx
 
 import hypersdk
@@ -28,6 +29,7 @@ from hypersdk import (
     error_for_response,
     json_body,
 )
+from hypersdk_digitalocean._mapping import Droplet, decode_page
 from hypersdk_digitalocean._version import __version__
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ __all__ = ["PER_PAGE", "Api", "RateLimiter", "user_agent"]
 PROVIDER: Final = "digitalocean"
 PER_PAGE: Final = 200  # the API's maximum
 _RETRYABLE_STATUS: Final = frozenset({500, 502, 503, 504})
+
+_T = TypeVar("_T")
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -325,41 +329,47 @@ class Api:
         return error
 
     async def list_droplets(
-        self, params: Mapping[str, str], *, operation: str, limiter: anyio.CapacityLimiter
-    ) -> list[object]:
-        """Every droplet the query returns, in the API's order.
+        self,
+        params: Mapping[str, str],
+        *,
+        operation: str,
+        limiter: anyio.CapacityLimiter,
+        convert: Callable[[list[Droplet]], list[_T]],
+    ) -> list[_T]:
+        """Every droplet the query returns, in the API's order, each page run through ``convert``.
 
         The first page gives ``meta.total``; the other pages are then fetched
         concurrently (``limiter`` bounds how many are in flight, across listings) and
-        put back in order. A server that pages by fewer than ``per_page`` (the size of the
-        full first page says so) is followed correctly, and so is a list that grew while
-        we read it (``links.pages.next`` of the last page).
+        put back in order. Each page is converted as soon as it arrives, so the raw JSON
+        of at most a few pages is alive at once. A server that pages by fewer than
+        ``per_page`` (the size of the full first page says so) is followed correctly, and
+        so is a list that grew while we read it (``links.pages.next`` of the last page).
         """
-        first = await self._page(params, 1, operation=operation, limiter=limiter)
-        droplets, total, has_next = first
-        if not has_next:
-            return droplets
-        page_size = len(droplets)
-        if total is None or page_size == 0:
-            return droplets + await self._follow(params, 2, operation=operation, limiter=limiter)
-        pages = max(1, math.ceil(total / page_size))
-        results: list[list[object]] = [droplets] + [[] for _ in range(pages - 1)]
+        first = await self._page(params, 1, operation=operation, limiter=limiter, convert=convert)
+        if not first.has_next:
+            return first.items
+        if first.total is None or first.count == 0:
+            return first.items + await self._follow(
+                params, 2, operation=operation, limiter=limiter, convert=convert
+            )
+        pages = max(1, math.ceil(first.total / first.count))
+        results: list[list[_T]] = [first.items] + [[] for _ in range(pages - 1)]
         last_has_next = False
         failures: list[tuple[int, HyperSDKError]] = []
 
         async def fetch(page: int, scope: anyio.CancelScope) -> None:
             nonlocal last_has_next
             try:
-                items, _total, more = await self._page(
-                    params, page, operation=operation, limiter=limiter
+                got = await self._page(
+                    params, page, operation=operation, limiter=limiter, convert=convert
                 )
             except HyperSDKError as exc:
                 failures.append((page, exc))
                 scope.cancel()
                 return
-            results[page - 1] = items
+            results[page - 1] = got.items
             if page == pages:
-                last_has_next = more
+                last_has_next = got.has_next
 
         async with anyio.create_task_group() as group:
             for page in range(2, pages + 1):
@@ -369,7 +379,7 @@ class Api:
         everything = [item for page_items in results for item in page_items]
         if last_has_next:
             everything += await self._follow(
-                params, pages + 1, operation=operation, limiter=limiter
+                params, pages + 1, operation=operation, limiter=limiter, convert=convert
             )
         return everything
 
@@ -380,18 +390,17 @@ class Api:
         *,
         operation: str,
         limiter: anyio.CapacityLimiter,
-    ) -> list[object]:
-        collected: list[object] = []
-        more = True
-        while more:
-            items, _total, more = await self._page(
-                params, page, operation=operation, limiter=limiter
+        convert: Callable[[list[Droplet]], list[_T]],
+    ) -> list[_T]:
+        collected: list[_T] = []
+        while True:
+            got = await self._page(
+                params, page, operation=operation, limiter=limiter, convert=convert
             )
-            collected += items
+            collected += got.items
             page += 1
-            if not items:
-                break
-        return collected
+            if not got.has_next or got.count == 0:
+                return collected
 
     async def _page(
         self,
@@ -400,27 +409,27 @@ class Api:
         *,
         operation: str,
         limiter: anyio.CapacityLimiter,
-    ) -> tuple[list[object], int | None, bool]:
+        convert: Callable[[list[Droplet]], list[_T]],
+    ) -> _Page[_T]:
         async with limiter:
-            body = await self.get(
+            response = await self.send(
+                "GET",
                 "/droplets",
                 operation=operation,
                 params={**params, "page": page, "per_page": PER_PAGE},
-                require=("droplets",),
+                idempotent=True,
             )
-        droplets = body["droplets"]
-        if not isinstance(droplets, list):
-            raise ProviderAPIError(
-                f"{PROVIDER} {operation}: 'droplets' must be a list, got "
-                f"{type(droplets).__name__} (page {page})",
-                provider=PROVIDER,
-                operation=operation,
-            )
-        meta = body.get("meta")
-        total = meta.get("total") if isinstance(meta, dict) else None
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            total = None
-        links = body.get("links")
-        pages = links.get("pages") if isinstance(links, dict) else None
-        has_next = isinstance(pages, dict) and bool(pages.get("next"))
-        return droplets, total, has_next
+        hypersdk.raise_for_response(response, provider=PROVIDER, operation=operation)
+        decoded = decode_page(response.content, operation=operation)
+        del response  # the raw page can go before the droplets are mapped
+        return _Page(
+            convert(decoded.droplets), len(decoded.droplets), decoded.total, decoded.has_next
+        )
+
+
+@attrs.frozen
+class _Page(Generic[_T]):
+    items: list[_T]
+    count: int  # droplets on the page, before conversion
+    total: int | None
+    has_next: bool

@@ -16,14 +16,25 @@ in ``VMInfo.metadata["do_tags"]`` (DigitalOcean tags cannot contain commas).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Annotated, Final
+
+import msgspec
 
 from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
-__all__ = ["PROVIDER_TYPE", "parse_tags", "tag_for", "droplet_to_vm", "DropletShapeError"]
+__all__ = [
+    "PROVIDER_TYPE",
+    "parse_tags",
+    "tag_for",
+    "droplet_to_vm",
+    "Droplet",
+    "DropletPage",
+    "decode_page",
+    "DropletShapeError",
+]
 
 PROVIDER_TYPE: Final = ProviderType("digitalocean")
 
@@ -65,8 +76,107 @@ def tag_for(key: str, value: str) -> str | None:
     return tag if key and _split_tag(tag) == (key, value) else None
 
 
-def droplet_to_vm(droplet: object) -> VMInfo:
-    """Map one droplet object of ``GET /v2/droplets`` to a :class:`~hypersdk.VMInfo`.
+# The fields of a droplet this plugin reads, as msgspec structs: decoding a page straight
+# into them skips the large parts it does not need (region and size lists) and checks
+# every type in C, several times faster than json.loads plus checks in Python.
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Address(msgspec.Struct, frozen=True):
+    ip_address: str = ""
+    type: str = ""
+
+
+class _Networks(msgspec.Struct, frozen=True):
+    v4: list[_Address] = []
+    v6: list[_Address] = []
+
+
+class _Region(msgspec.Struct, frozen=True):
+    slug: str = ""
+    name: str = ""
+
+
+class _Image(msgspec.Struct, frozen=True):
+    id: int | None = None
+    slug: str | None = None
+    name: str | None = None
+    distribution: str | None = None
+
+
+class Droplet(msgspec.Struct, frozen=True):
+    """The parts of a DigitalOcean droplet object that become a VMInfo."""
+
+    id: _Count
+    name: str
+    status: str = ""
+    memory: _Count = 0
+    vcpus: _Count = 0
+    disk: _Count = 0
+    created_at: str | None = None
+    tags: list[str] = []
+    region: _Region | None = None
+    region_slug: str | None = None
+    image: _Image | None = None
+    networks: _Networks | None = None
+    size_slug: str | None = None
+    vpc_uuid: str | None = None
+    volume_ids: list[str] = []
+    locked: bool = False
+
+
+class _PageLinks(msgspec.Struct, frozen=True):
+    next: str | None = None
+
+
+class _Links(msgspec.Struct, frozen=True):
+    pages: _PageLinks | None = None
+
+
+class _Meta(msgspec.Struct, frozen=True):
+    total: int | None = None
+
+
+class DropletPage(msgspec.Struct, frozen=True):
+    """One page of ``GET /v2/droplets``."""
+
+    droplets: list[Droplet]
+    links: _Links | None = None
+    meta: _Meta | None = None
+
+    @property
+    def has_next(self) -> bool:
+        """Whether ``links.pages.next`` names another page."""
+        return bool(self.links and self.links.pages and self.links.pages.next)
+
+    @property
+    def total(self) -> int | None:
+        """``meta.total``, when the API sent a usable one."""
+        total = self.meta.total if self.meta else None
+        return total if total is not None and total >= 0 else None
+
+
+_PAGE_DECODER: Final = msgspec.json.Decoder(DropletPage)
+
+
+def decode_page(content: bytes, *, operation: str) -> DropletPage:
+    """Decode a ``GET /v2/droplets`` body.
+
+    Raises:
+        DropletShapeError: it is not JSON or not shaped like a droplet page.
+    """
+    try:
+        return _PAGE_DECODER.decode(content)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise DropletShapeError(
+            f"digitalocean {operation}: the droplet list is not what the API documents: {exc}",
+            provider=PROVIDER_TYPE,
+            operation=operation,
+        ) from None
+
+
+def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
+    """Map one droplet (a decoded :class:`Droplet` or the API's JSON object) to a VMInfo.
 
     ``state`` is DigitalOcean's status (``new``, ``active``, ``off``, ``archive``);
     ``power_state`` is ``on``, ``off`` or ``starting``; ``location`` the region slug;
@@ -77,135 +187,79 @@ def droplet_to_vm(droplet: object) -> VMInfo:
     Raises:
         DropletShapeError: a documented field is missing or has the wrong type.
     """
-    d = _obj(droplet, "droplet")
-    droplet_id = d.get("id")
-    if not isinstance(droplet_id, int) or isinstance(droplet_id, bool) or droplet_id < 0:
-        raise DropletShapeError(
-            f"digitalocean list_vms: a droplet has no valid 'id' (got {droplet_id!r})",
-            provider=PROVIDER_TYPE,
-        )
-    where = f"droplet {droplet_id}"
-    status = _str(d, "status", where)
-    region = _obj(d.get("region") or {}, f"{where}.region")
-    image = _obj(d.get("image") or {}, f"{where}.image")
-    tags = [_as_str(tag, f"{where}.tags[]") for tag in _list(d, "tags", where)]
-    guest_os = " ".join(
-        part for part in (_str(image, "distribution", where), _str(image, "name", where)) if part
-    )
+    if isinstance(droplet, Droplet):
+        d = droplet
+    else:
+        try:
+            d = msgspec.convert(droplet, Droplet)
+        except msgspec.ValidationError as exc:
+            raise DropletShapeError(
+                f"digitalocean: a droplet is not what the API documents: {exc}",
+                provider=PROVIDER_TYPE,
+            ) from None
+    image = d.image or _Image()
+    region = d.region or _Region()
     metadata = {
-        "size_slug": _str(d, "size_slug", where),
-        "region_name": _str(region, "name", where),
-        "image_slug": _str(image, "slug", where),
-        "image_id": str(_int(image, "id", where)) if image.get("id") is not None else "",
-        "vpc_uuid": _str(d, "vpc_uuid", where),
-        "do_tags": ",".join(tags),
-        "volume_ids": ",".join(
-            _as_str(volume, f"{where}.volume_ids[]") for volume in _list(d, "volume_ids", where)
-        ),
-        "locked": "true" if d.get("locked") is True else "false",
+        "size_slug": d.size_slug or "",
+        "region_name": region.name,
+        "image_slug": image.slug or "",
+        "image_id": str(image.id) if image.id is not None else "",
+        "vpc_uuid": d.vpc_uuid or "",
+        "do_tags": ",".join(d.tags),
+        "volume_ids": ",".join(d.volume_ids),
+        "locked": "true" if d.locked else "false",
     }
     try:
         return VMInfo(
             provider=PROVIDER_TYPE,
-            id=str(droplet_id),
-            name=_str(d, "name", where, required=True),
-            state=status,
-            power_state=_POWER_STATES.get(status, ""),
-            location=_str(region, "slug", where) or _str(d, "region_slug", where),
-            guest_os=guest_os,
-            memory_mb=_int(d, "memory", where),
-            num_cpus=_int(d, "vcpus", where),
-            storage_gb=_int(d, "disk", where),
-            ip_addresses=_addresses(d.get("networks"), where),
-            tags=parse_tags(tags),
+            id=str(d.id),
+            name=d.name,
+            state=d.status,
+            power_state=_POWER_STATES.get(d.status, ""),
+            location=region.slug or d.region_slug or "",
+            guest_os=" ".join(part for part in (image.distribution, image.name) if part),
+            memory_mb=d.memory,
+            num_cpus=d.vcpus,
+            storage_gb=d.disk,
+            ip_addresses=_addresses(d.networks),
+            tags=parse_tags(d.tags),
             metadata={key: value for key, value in metadata.items() if value},
-            created_at=_timestamp(d.get("created_at"), where),
+            created_at=_timestamp(d.created_at, d.id),
         )
     except ConfigurationError as exc:
         raise DropletShapeError(
-            f"digitalocean list_vms: {where} cannot be represented: {exc}",
+            f"digitalocean: droplet {d.id} cannot be represented: {exc}",
             provider=PROVIDER_TYPE,
         ) from None
 
 
-def _shape_error(where: str, key: str, expected: str, value: object) -> DropletShapeError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return DropletShapeError(
-        f"digitalocean: {where}: {key!r} must be {expected}, got {shown}; "
-        "the API answered in a shape this plugin does not know",
-        provider=PROVIDER_TYPE,
-    )
-
-
-def _obj(value: object, where: str) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise _shape_error(where, "value", "a JSON object", value)
-    return value
-
-
-def _as_str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise _shape_error(where, "value", "a string", value)
-    return value
-
-
-def _str(d: Mapping[str, object], key: str, where: str, *, required: bool = False) -> str:
-    value = d.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise _shape_error(where, key, "a non-empty string" if required else "a string", value)
-    return value
-
-
-def _int(d: Mapping[str, object], key: str, where: str) -> int:
-    value = d.get(key)
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _shape_error(where, key, "a non-negative integer", value)
-    return value
-
-
-def _list(d: Mapping[str, object], key: str, where: str) -> list[object]:
-    value = d.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _shape_error(where, key, "a list", value)
-    return value
-
-
-def _addresses(networks: object, where: str) -> list[str]:
+def _addresses(networks: _Networks | None) -> list[str]:
     if networks is None:
         return []
-    nets = _obj(networks, f"{where}.networks")
-    v4 = [_obj(entry, f"{where}.networks.v4[]") for entry in _list(nets, "v4", where)]
-    v6 = [_obj(entry, f"{where}.networks.v6[]") for entry in _list(nets, "v6", where)]
     ordered = [
-        *(entry for entry in v4 if entry.get("type") == "public"),
-        *(entry for entry in v4 if entry.get("type") != "public"),
-        *v6,
+        *(entry for entry in networks.v4 if entry.type == "public"),
+        *(entry for entry in networks.v4 if entry.type != "public"),
+        *networks.v6,
     ]
     addresses: list[str] = []
     for entry in ordered:
         # VMInfo checks that each is an IP address (a bad one is a DropletShapeError).
-        address = _str(entry, "ip_address", f"{where}.networks")
-        if address and address not in addresses:
-            addresses.append(address)
+        if entry.ip_address and entry.ip_address not in addresses:
+            addresses.append(entry.ip_address)
     return addresses
 
 
-def _timestamp(value: object, where: str) -> datetime | None:
-    if value is None or value == "":
+def _timestamp(value: str | None, droplet_id: int) -> datetime | None:
+    if not value:
         return None
-    if not isinstance(value, str):
-        raise _shape_error(where, "created_at", "an ISO 8601 timestamp", value)
     try:
         # Python 3.11 reads both "2020-07-21T18:37:44Z" and "2024-09-30 15:23:36+00:00".
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _shape_error(where, "created_at", "an ISO 8601 timestamp", value) from None
+        raise DropletShapeError(
+            f"digitalocean: droplet {droplet_id}: created_at must be an ISO 8601 timestamp, "
+            f"got {value[:40]!r}",
+            provider=PROVIDER_TYPE,
+        ) from None
     # DigitalOcean's timestamps are UTC; a zone-less one still means UTC.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -36,7 +36,7 @@ from hypersdk import (
 )
 from hypersdk_digitalocean._client import PROVIDER, Api, user_agent
 from hypersdk_digitalocean._manifest import build_manifest, write_manifest
-from hypersdk_digitalocean._mapping import PROVIDER_TYPE, droplet_to_vm, tag_for
+from hypersdk_digitalocean._mapping import PROVIDER_TYPE, Droplet, droplet_to_vm, tag_for
 from hypersdk_digitalocean._settings import Settings, parse_bool, settings_from_config
 
 if TYPE_CHECKING:
@@ -216,30 +216,24 @@ class DigitalOceanProvider(Provider):
         """
         api = self._require_api("list_vms")
         wanted = filter or VMFilter()
-        droplets = await self._list_droplets(api, _pushdown(wanted))
-        vms: list[VMInfo] = []
-        seen: set[str] = set()
-        for droplet in droplets:
-            vm = droplet_to_vm(droplet)
-            if vm.id not in seen and wanted.matches(vm):
-                seen.add(vm.id)
-                vms.append(vm)
-        return vms
 
-    async def _list_droplets(self, api: Api, params: dict[str, str]) -> list[object]:
-        limiter = anyio.CapacityLimiter(api.settings.max_concurrency)
+        def convert(droplets: list[Droplet]) -> list[VMInfo]:
+            return [vm for vm in map(droplet_to_vm, droplets) if wanted.matches(vm)]
+
+        params = _pushdown(wanted)
         listings: list[dict[str, str]] = [params]
         if api.settings.include_gpus:
             # GPU droplets are listed only with type=gpus, which cannot be combined with
             # tag_name (nor, we assume, name): list them all and filter locally.
             listings.append({"type": "gpus"})
-        results: list[list[object]] = [[] for _ in listings]
+        limiter = anyio.CapacityLimiter(api.settings.max_concurrency)
+        results: list[list[VMInfo]] = [[] for _ in listings]
         failures: list[tuple[int, HyperSDKError]] = []
 
         async def run(index: int, query: dict[str, str], scope: anyio.CancelScope) -> None:
             try:
                 results[index] = await api.list_droplets(
-                    query, operation="list_vms", limiter=limiter
+                    query, operation="list_vms", limiter=limiter, convert=convert
                 )
             except HyperSDKError as exc:
                 failures.append((index, exc))
@@ -250,7 +244,14 @@ class DigitalOceanProvider(Provider):
                 group.start_soon(run, index, query, group.cancel_scope)
         if failures:
             raise min(failures, key=lambda failure: failure[0])[1]
-        return [droplet for listing in results for droplet in listing]
+        # A droplet can appear twice when the list shifts between page requests.
+        seen: set[str] = set()
+        vms: list[VMInfo] = []
+        for vm in (vm for listing in results for vm in listing):
+            if vm.id not in seen:
+                seen.add(vm.id)
+                vms.append(vm)
+        return vms
 
     async def get_vm(self, identifier: str) -> VMInfo:
         """``GET /v2/droplets/{id}``; a non-numeric id is not found, without a request."""

@@ -1,0 +1,294 @@
+"""List 10,000 droplets from a loopback fake of the DigitalOcean API with three clients.
+
+(a) hypersdk-digitalocean (this repository's example plugin: concurrent pages, VMInfo out),
+(b) pydo, DigitalOcean's official client (paging by hand, ``enforce_https=False`` because
+it refuses to send a bearer token over http otherwise), (c) Apache Libcloud's DigitalOcean
+driver (its v2 driver drops the ``host``/``port``/``secure`` constructor arguments, so the
+script sets them on the driver's connection object and rebuilds it: no patching of code).
+
+The fake runs in its own processes (one per per-request delay), serves 200 droplets a
+page shaped like DigitalOcean's own example droplet, with ``meta.total`` and absolute
+``links.pages.next``/``last``. Each client run is a fresh child process that reports the
+time its listing took (imports and process start excluded) and its peak RSS; runs
+alternate client and delay. Usage::
+
+    pip install -e . -e examples/digitalocean pydo apache-libcloud
+    python benchmarks/bench_digitalocean.py                 # 10,000 droplets, 5 rounds
+    python benchmarks/bench_digitalocean.py --rounds 3 --delays 0,50 --droplets 10000
+
+Targets (issue 6): at 50 ms the plugin needs at most 0.2x pydo's wall time, at 0 ms no
+more than pydo's, and its peak RSS must stay below pydo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import importlib.util
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+HERE = Path(__file__).resolve().parent
+FIXTURE = HERE.parent / "examples" / "digitalocean" / "tests" / "fixtures" / "droplet_get.json"
+TOKEN = "dop_v1_benchmark-token"
+CLIENTS = ("hypersdk", "pydo", "libcloud")
+INSTALL_HINT = "pip install -e . -e examples/digitalocean pydo apache-libcloud"
+
+
+# -- the fake API (runs in its own process) ----------------------------------------------
+
+
+def build_pages(count: int, per_page: int, base: str) -> dict[int, bytes]:
+    template = json.loads(FIXTURE.read_text(encoding="utf-8"))["droplet"]
+    last = max(1, -(-count // per_page))
+    pages: dict[int, bytes] = {}
+    for page in range(1, last + 1):
+        droplets = []
+        for index in range((page - 1) * per_page, min(count, page * per_page)):
+            droplet = copy.deepcopy(template)
+            droplet["id"] = 100_000 + index
+            droplet["name"] = f"bench-{index:05d}.example.com"
+            droplet["tags"] = ["bench", f"shard:{index % 16}"]
+            droplets.append(droplet)
+        links: dict[str, Any] = {"pages": {}}
+        if page < last:
+            links["pages"] = {
+                "next": f"{base}/v2/droplets?page={page + 1}&per_page={per_page}",
+                "last": f"{base}/v2/droplets?page={last}&per_page={per_page}",
+            }
+        body = {"droplets": droplets, "links": links, "meta": {"total": count}}
+        pages[page] = json.dumps(body).encode()
+    return pages
+
+
+def serve(delay: float, count: int) -> None:
+    per_page = 200
+    empty = json.dumps({"droplets": [], "links": {"pages": {}}, "meta": {"total": 0}}).encode()
+    account = json.dumps({"account": {"status": "active", "email": "bench@example.com"}})
+    state: dict[str, dict[int, bytes]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+
+        def do_GET(self) -> None:
+            if delay:
+                time.sleep(delay)
+            url = urlsplit(self.path)
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.reply(401, b'{"id":"unauthorized","message":"Unable to authenticate you."}')
+            elif url.path == "/v2/account":
+                self.reply(200, account.encode())
+            elif url.path == "/v2/droplets" and query.get("type") == "gpus":
+                self.reply(200, empty)
+            elif url.path == "/v2/droplets" and int(query.get("per_page", "20")) == per_page:
+                self.reply(200, state["pages"].get(int(query.get("page", "1")), empty))
+            else:
+                self.reply(404, b'{"id":"not_found","message":"per_page must be 200 here"}')
+
+        def reply(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("ratelimit-limit", "5000")
+            self.send_header("ratelimit-remaining", "4999")
+            self.send_header("ratelimit-reset", str(int(time.time()) + 3600))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    state["pages"] = build_pages(count, per_page, base)
+    print(base, flush=True)
+    server.serve_forever()
+
+
+# -- one client run (runs in its own process) --------------------------------------------
+
+
+def run_hypersdk(base: str) -> int:
+    import anyio
+    from hypersdk_digitalocean import DigitalOceanProvider
+
+    from hypersdk import ProviderConfig
+
+    async def main() -> int:
+        config = ProviderConfig(type="digitalocean", endpoint=base, metadata={"token": TOKEN})
+        async with DigitalOceanProvider() as provider:
+            await provider.connect(config)
+            started = time.perf_counter()
+            vms = await provider.list_vms()
+            timings["list"] = time.perf_counter() - started
+            return len(vms)
+
+    return anyio.run(main)
+
+
+def run_pydo(base: str) -> int:
+    # Imported by name: pydo and libcloud are benchmark-only, not project dependencies.
+    pydo = importlib.import_module("pydo")
+    client = pydo.Client(TOKEN, endpoint=base)
+    started = time.perf_counter()
+    droplets: list[Any] = []
+    page = 1
+    while True:
+        body = client.droplets.list(per_page=200, page=page, enforce_https=False)
+        droplets += body["droplets"]
+        if not body.get("links", {}).get("pages", {}).get("next"):
+            break
+        page += 1
+    timings["list"] = time.perf_counter() - started
+    return len(droplets)
+
+
+def run_libcloud(base: str) -> int:
+    drivers = importlib.import_module("libcloud.compute.drivers.digitalocean")
+    url = urlsplit(base)
+    driver = drivers.DigitalOceanNodeDriver(TOKEN)
+    # The v2 driver ignores host/port/secure passed to its constructor, and its connection
+    # object is built (no I/O) at construction: re-aim it and build it again.
+    driver.connection.host = url.hostname
+    driver.connection.port = url.port
+    driver.connection.secure = False
+    driver.connection.connect()
+    started = time.perf_counter()
+    nodes = driver.list_nodes()
+    timings["list"] = time.perf_counter() - started
+    return len(nodes)
+
+
+timings: dict[str, float] = {}
+
+
+def client(name: str, base: str) -> None:
+    runner = {"hypersdk": run_hypersdk, "pydo": run_pydo, "libcloud": run_libcloud}[name]
+    count = runner(base)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"count": count, "seconds": timings["list"], "rss_mib": peak_kib / 1024}))
+
+
+# -- orchestration ---------------------------------------------------------------------
+
+
+def missing_clients() -> list[str]:
+    missing = []
+    for module, name in (("hypersdk_digitalocean", "hypersdk"), ("pydo", "pydo")):
+        if importlib.util.find_spec(module) is None:
+            missing.append(name)
+    if importlib.util.find_spec("libcloud") is None:
+        missing.append("libcloud")
+    return missing
+
+
+def start_server(delay_ms: int, count: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "serve", str(delay_ms / 1000), str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    base = process.stdout.readline().strip()
+    if not base.startswith("http://"):
+        process.kill()
+        raise SystemExit(f"the fake API did not start (got {base!r})")
+    return process, base
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--droplets", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--delays", default="0,50", help="per-request delays in ms")
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    args = parser.parse_args()
+    clients = [name for name in args.clients.split(",") if name]
+    missing = [name for name in missing_clients() if name in clients]
+    if missing:
+        raise SystemExit(f"missing clients: {', '.join(missing)}; install with: {INSTALL_HINT}")
+    delays = [int(value) for value in args.delays.split(",")]
+    servers = {delay: start_server(delay, args.droplets) for delay in delays}
+    results: dict[tuple[str, int], list[dict[str, float]]] = {}
+    try:
+        for round_index in range(args.rounds):
+            # Alternate: the order of clients rotates every round, delays interleave.
+            order = clients[round_index % len(clients) :] + clients[: round_index % len(clients)]
+            for delay in delays:
+                for name in order:
+                    done = subprocess.run(
+                        [sys.executable, __file__, "client", name, servers[delay][1]],
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                        check=False,
+                    )
+                    if done.returncode != 0:
+                        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+                    run = json.loads(done.stdout.strip().splitlines()[-1])
+                    if run["count"] != args.droplets:
+                        raise SystemExit(f"{name} listed {run['count']}, not {args.droplets}")
+                    results.setdefault((name, delay), []).append(run)
+                    print(
+                        f"round {round_index + 1} {delay:>3} ms {name:<9} "
+                        f"{run['seconds']:7.3f} s {run['rss_mib']:7.1f} MiB",
+                        flush=True,
+                    )
+    finally:
+        for process, _base in servers.values():
+            process.kill()
+            process.wait()
+    report(results, clients, delays, args)
+
+
+def report(
+    results: dict[tuple[str, int], list[dict[str, float]]],
+    clients: list[str],
+    delays: list[int],
+    args: argparse.Namespace,
+) -> None:
+    print(f"\n{args.droplets} droplets, 200 a page, {args.rounds} rounds, medians:")
+    print(f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'peak RSS MiB':>15}")
+    median: dict[tuple[str, int], float] = {}
+    rss: dict[str, float] = {}
+    for delay in delays:
+        for name in clients:
+            runs = results[(name, delay)]
+            seconds = [run["seconds"] for run in runs]
+            median[(name, delay)] = statistics.median(seconds)
+            rss[name] = max(rss.get(name, 0.0), *(run["rss_mib"] for run in runs))
+            print(
+                f"{name:<10}{delay:>5} ms{median[(name, delay)]:>10.3f}{min(seconds):>9.3f}"
+                f"{max(seconds):>9.3f}{statistics.median(run['rss_mib'] for run in runs):>15.1f}"
+            )
+    if "hypersdk" in clients:
+        print("\nratios (hypersdk / other, wall time medians):")
+        for delay in delays:
+            for other in clients:
+                if other != "hypersdk":
+                    ratio = median[("hypersdk", delay)] / median[(other, delay)]
+                    print(f"  {delay:>3} ms  hypersdk/{other:<9} {ratio:6.3f}x")
+        print("peak RSS (max over runs): " + ", ".join(f"{n} {v:.1f} MiB" for n, v in rss.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(float(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "client":
+        client(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -98,6 +98,27 @@ async def test_a_429_pauses_the_other_pages_too(router: respx.MockRouter) -> Non
 
 
 @pytest.mark.anyio
+async def test_the_first_page_goes_alone_so_its_429_holds_everything_back(
+    router: respx.MockRouter,
+) -> None:
+    api = DropletsApi([droplet(1, "a")], gpus=[droplet(2, "gpu")])
+    limited_at: list[float] = []
+
+    async def first_request_is_limited(request: httpx.Request) -> httpx.Response:
+        if not limited_at:
+            limited_at.append(time.monotonic())
+            await anyio.sleep(0.05)  # a real round trip: anything concurrent would go now
+            return too_many("0.2")
+        return await api(request)
+
+    router.get("/droplets").mock(side_effect=first_request_is_limited)
+    async with connected() as provider:
+        assert [vm.name for vm in await provider.list_vms()] == ["a", "gpu"]
+    assert len(api.started) == 2
+    assert min(api.started) - limited_at[0] >= 0.2
+
+
+@pytest.mark.anyio
 async def test_the_pager_slows_down_when_few_requests_remain(router: respx.MockRouter) -> None:
     reset = str(time.time() + 1.0)
     headers = {"ratelimit-limit": "5000", "ratelimit-remaining": "20", "ratelimit-reset": reset}

@@ -335,6 +335,7 @@ class Api:
         operation: str,
         limiter: anyio.CapacityLimiter,
         convert: Callable[[list[Droplet]], list[_T]],
+        on_first_page: Callable[[], object] | None = None,
     ) -> list[_T]:
         """Every droplet the query returns, in the API's order, each page run through ``convert``.
 
@@ -344,8 +345,11 @@ class Api:
         of at most a few pages is alive at once. A server that pages by fewer than
         ``per_page`` (the size of the full first page says so) is followed correctly, and
         so is a list that grew while we read it (``links.pages.next`` of the last page).
+        ``on_first_page`` is called once the first page is in.
         """
         first = await self._page(params, 1, operation=operation, limiter=limiter, convert=convert)
+        if on_first_page is not None:
+            on_first_page()
         if not first.has_next:
             return first.items
         if first.total is None or first.count == 0:

@@ -229,11 +229,20 @@ class DigitalOceanProvider(Provider):
         limiter = anyio.CapacityLimiter(api.settings.max_concurrency)
         results: list[list[VMInfo]] = [[] for _ in listings]
         failures: list[tuple[int, HyperSDKError]] = []
+        # The first page goes alone: it tells the total and meets a 429 or a bad token
+        # before anything else is sent. Everything else then runs concurrently.
+        first_page_in = anyio.Event()
 
         async def run(index: int, query: dict[str, str], scope: anyio.CancelScope) -> None:
+            if index:
+                await first_page_in.wait()
             try:
                 results[index] = await api.list_droplets(
-                    query, operation="list_vms", limiter=limiter, convert=convert
+                    query,
+                    operation="list_vms",
+                    limiter=limiter,
+                    convert=convert,
+                    on_first_page=first_page_in.set if index == 0 else None,
                 )
             except HyperSDKError as exc:
                 failures.append((index, exc))

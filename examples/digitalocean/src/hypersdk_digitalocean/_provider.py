@@ -265,33 +265,7 @@ class DigitalOceanProvider(Provider):
     async def get_vm(self, identifier: str) -> VMInfo:
         """``GET /v2/droplets/{id}``; a non-numeric id is not found, without a request."""
         api = self._require_api("get_vm")
-        return droplet_to_vm(await self._get_droplet(api, identifier, "get_vm"))
-
-    async def _get_droplet(self, api: Api, identifier: str, operation: str) -> dict[str, object]:
-        checked: object = identifier  # callers may pass anything at run time
-        if not isinstance(checked, str) or not _DROPLET_ID.fullmatch(checked):
-            raise VMNotFoundError(
-                f"digitalocean {operation}: no droplet {identifier!r}; droplet ids are numbers "
-                "such as '3164444' (list_vms shows them)",
-                provider=PROVIDER,
-                operation=operation,
-            )
-        body = await api.get(
-            f"/droplets/{identifier}",
-            operation=operation,
-            resource="vm",
-            identifier=identifier,
-            require=("droplet",),
-        )
-        droplet = body["droplet"]
-        if not isinstance(droplet, dict):
-            raise ProviderAPIError(
-                f"digitalocean {operation}: 'droplet' must be an object, got "
-                f"{type(droplet).__name__}",
-                provider=PROVIDER,
-                operation=operation,
-            )
-        return droplet
+        return droplet_to_vm(await _get_droplet(api, identifier, "get_vm"))
 
     async def search_vms(self, query: str) -> list[VMInfo]:
         """The droplets :func:`~hypersdk.search_matches` accepts (the API has no search)."""
@@ -351,9 +325,35 @@ class DigitalOceanProvider(Provider):
             options=options,
             plan=plan,
             reporter=progress,
-            provider=self,
         )
         return await run.run()
+
+
+async def _get_droplet(api: Api, identifier: str, operation: str) -> dict[str, object]:
+    """``GET /v2/droplets/{id}`` as JSON; a non-numeric id is not found without a request."""
+    checked: object = identifier  # callers may pass anything at run time
+    if not isinstance(checked, str) or not _DROPLET_ID.fullmatch(checked):
+        raise VMNotFoundError(
+            f"digitalocean {operation}: no droplet {identifier!r}; droplet ids are numbers "
+            "such as '3164444' (list_vms shows them)",
+            provider=PROVIDER,
+            operation=operation,
+        )
+    body = await api.get(
+        f"/droplets/{identifier}",
+        operation=operation,
+        resource="vm",
+        identifier=identifier,
+        require=("droplet",),
+    )
+    droplet = body["droplet"]
+    if not isinstance(droplet, dict):
+        raise ProviderAPIError(
+            f"digitalocean {operation}: 'droplet' must be an object, got {type(droplet).__name__}",
+            provider=PROVIDER,
+            operation=operation,
+        )
+    return droplet
 
 
 def _check_output_path(path: Path) -> None:
@@ -400,7 +400,6 @@ class _Export:
         options: ExportOptions,
         plan: _ExportPlan,
         reporter: ProgressReporter | None,
-        provider: DigitalOceanProvider,
     ) -> None:
         self.api = api
         self.logger = logger
@@ -408,7 +407,6 @@ class _Export:
         self.options = options
         self.plan = plan
         self.progress = _Progress(reporter)
-        self.provider = provider
         self.action_id: int | None = None
         self.snapshot_name = ""
         self.powered_off_by_us = False
@@ -416,7 +414,7 @@ class _Export:
     async def run(self) -> ExportResult:
         started = time.monotonic()
         self.progress.update("preparing", 0.0, f"looking up droplet {self.identifier}")
-        droplet = await self.provider._get_droplet(self.api, self.identifier, "export_vm")
+        droplet = await _get_droplet(self.api, self.identifier, "export_vm")
         vm = droplet_to_vm(droplet)
         self.snapshot_name = self.plan.snapshot_name or (
             f"{vm.name}-hypersdk-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"

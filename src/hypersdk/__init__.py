@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         parse_retry_after,
         raise_for_response,
     )
+    from hypersdk.plugins import PluginConfig, PluginInfo, PluginManager, PluginStatus
 
 __all__ = [
     "__version__",
@@ -100,6 +101,11 @@ __all__ = [
     "ExportResult",
     "ExportCapabilities",
     "PluginMetadata",
+    # plugins (load on first use)
+    "PluginManager",
+    "PluginConfig",
+    "PluginInfo",
+    "PluginStatus",
     # serialization
     "to_dict",
     "from_dict",
@@ -155,8 +161,16 @@ _LAZY_HTTP = frozenset(
     }
 )
 
+_LAZY_PLUGINS = frozenset({"PluginManager", "PluginConfig", "PluginInfo", "PluginStatus"})
+
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_PLUGINS:
+        from hypersdk import plugins
+
+        value = getattr(plugins, name)
+        globals()[name] = value
+        return value
     if name in _LAZY_HTTP:
         from hypersdk import _http
 
@@ -167,4 +181,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_HTTP)
+    return sorted(set(globals()) | _LAZY_HTTP | _LAZY_PLUGINS)

@@ -63,9 +63,11 @@ def affected_plugins(changed: Iterable[str], directories: Iterable[Path]) -> lis
             if path == root or not path.is_relative_to(root):
                 continue
             top = root / path.relative_to(root).parts[0]
-            is_file = top.suffix == ".py" and (top == path or not top.is_dir())
-            # A package may be gone by now, so a non-.py top entry counts as a package.
-            if is_plugin_name(top.name) and (is_file or top.suffix != ".py"):
+            is_module = top.suffix == ".py" and not top.is_dir()
+            # A deleted package is gone from disk, so any other entry that is not a
+            # plain file (notes.txt) counts as a package; the manager sorts it out.
+            maybe_package = not top.is_file()
+            if is_plugin_name(top.name) and (is_module or maybe_package):
                 touched.add(top)
             break
     return sorted(touched)

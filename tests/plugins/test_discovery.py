@@ -182,3 +182,24 @@ def test_no_plugins_anywhere_loads_nothing(tmp_path: Path) -> None:
     )
 
     assert [info for info in manager.load_all() if info.kind == "directory"] == []
+
+
+def test_the_fast_entry_point_precheck_is_sure_only_when_it_can_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install_dist: InstallDist
+) -> None:
+    from hypersdk.plugins._discovery import _surely_no_entry_points
+
+    empty = tmp_path / "empty_site"
+    write(empty / "other-1.0.dist-info" / "entry_points.txt", "[console_scripts]\nx = y:z\n")
+    write(empty / "bare-1.0.egg-info", "PKG-INFO as a file\n")
+    monkeypatch.setattr(sys, "path", [str(empty), str(tmp_path / "missing")])
+    assert _surely_no_entry_points()
+
+    archive = tmp_path / "bundle.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
+    monkeypatch.setattr(sys, "path", [str(empty), str(archive)])
+    assert not _surely_no_entry_points()  # cannot look inside: let importlib.metadata decide
+
+    site = install_dist("acme", entry_points={"acme": "acme_plugin"}, modules={})
+    monkeypatch.setattr(sys, "path", [str(empty), str(site)])
+    assert not _surely_no_entry_points()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -88,15 +89,68 @@ def scan_directory(directory: Path) -> list[Candidate]:
     return found
 
 
+def _surely_no_entry_points() -> bool:
+    """True only when no installed distribution can declare a ``hypersdk.providers`` entry.
+
+    ``importlib.metadata`` costs tens of milliseconds (importing it, then parsing every
+    distribution's entry points), which an application without plugins should not pay.
+    This pre-check reads only the ``entry_points.txt`` files of the plain folders on
+    ``sys.path``; whenever it cannot be sure (a zip on ``sys.path``, a custom
+    distribution finder) it says False and importlib.metadata decides.
+    """
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and finder is not PathFinder:
+            return False
+    group = ENTRY_POINT_GROUP.encode()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as listing:
+                names = [item.name for item in listing]
+        except NotADirectoryError:
+            return False  # a zip archive: let importlib.metadata look inside
+        except OSError:
+            continue  # missing or unreadable: importlib.metadata finds nothing there either
+        for name in names:
+            if name.lower().endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(entry or ".", name, "entry_points.txt"), "rb") as file:
+                        if group in file.read():
+                            return False
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # no entry points (a PKG-INFO-only .egg-info is a file)
+                except OSError:
+                    return False
+    return True
+
+
 def entry_point_candidates() -> list[Candidate]:
     """The plugins installed packages announce in the ``hypersdk.providers`` group.
 
     Sorted by name then value, so the order does not depend on ``sys.path`` details.
     """
-    from importlib.metadata import entry_points
+    if _surely_no_entry_points():
+        return []
+    from importlib.metadata import distributions
 
-    found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
-    return [Candidate.for_entry_point(entry_point) for entry_point in found]
+    found: dict[tuple[str, str], EntryPoint] = {}
+    seen: set[str] = set()
+    for distribution in distributions():
+        # Only the distributions that mention the group get their entry points parsed:
+        # parsing every one is what makes importlib.metadata.entry_points() slow.
+        # The first distribution of a name on sys.path shadows later ones, as for imports
+        # (and as importlib.metadata.entry_points() does).
+        key = getattr(distribution, "_normalized_name", None) or distribution.metadata["Name"]
+        if key in seen:
+            continue
+        seen.add(key)
+        text = distribution.read_text("entry_points.txt")
+        if not text or ENTRY_POINT_GROUP not in text:
+            continue
+        for entry_point in distribution.entry_points.select(group=ENTRY_POINT_GROUP):
+            found.setdefault((entry_point.name, entry_point.value), entry_point)
+    return [Candidate.for_entry_point(found[key]) for key in sorted(found)]
 
 
 def discover(config: PluginConfig) -> list[Candidate]:

@@ -17,7 +17,6 @@ from hypersdk.models import PluginMetadata
 from hypersdk.plugins._config import PluginConfig
 from hypersdk.plugins._discovery import Candidate, discover, plugin_at
 from hypersdk.plugins._info import PluginInfo, PluginStats, PluginStatus
-from hypersdk.plugins._loader import Imported
 from hypersdk.plugins._validate import (
     NewProvider,
     check_compatible,
@@ -34,6 +33,9 @@ if TYPE_CHECKING:
     import anyio
 
     from hypersdk.models import ProviderConfig, ProviderType
+
+    # _loader pulls in importlib.abc (and importlib.resources): import it on first load.
+    from hypersdk.plugins._loader import Imported  # noqa: TC004
     from hypersdk.plugins._watch import PluginEvent
     from hypersdk.providers import BlockingProvider, Provider
 
@@ -108,7 +110,8 @@ class PluginManager:
         self._config = config
         self._registry = registry if registry is not None else Registry()
         self._lock = threading.RLock()
-        self._records: dict[str, _Record] = {}
+        self._records: dict[str, _Record] = {}  # by source, in the order first seen
+        self._owners: dict[ProviderType, _Record] = {}  # the loaded plugin of each type
 
     @property
     def config(self) -> PluginConfig:
@@ -244,6 +247,7 @@ class PluginManager:
                 digest=prepared.digest,
             )
             stored = self._store(candidate, info, prepared.imported, generation)
+            self._owners[prepared.metadata.provider_type] = self._records[candidate.source]
             _log.info(
                 "loaded plugin %s %s (provider type %r)",
                 _label(candidate),
@@ -328,20 +332,16 @@ class PluginManager:
         self, provider_type: ProviderType, candidate: Candidate, *, replacing: _Record | None
     ) -> None:
         """Refuse ``provider_type`` when someone else already provides it (first wins)."""
-        for other in self._records.values():
-            if (
-                other is not replacing
-                and other.info.status is PluginStatus.LOADED
-                and other.info.provider_type == provider_type
-            ):
-                raise PluginLoadError(
-                    f"plugin {_label(candidate)} provides provider type {provider_type!r}, "
-                    f"which plugin {other.info.name!r} ({other.info.source}) already "
-                    "provides; the first one found wins. Remove one of them or add one to "
-                    "PluginConfig.disabled_list",
-                    provider=provider_type,
-                    operation="load",
-                )
+        other = self._owners.get(provider_type)
+        if other is not None and other is not replacing:
+            raise PluginLoadError(
+                f"plugin {_label(candidate)} provides provider type {provider_type!r}, "
+                f"which plugin {other.info.name!r} ({other.info.source}) already "
+                "provides; the first one found wins. Remove one of them or add one to "
+                "PluginConfig.disabled_list",
+                provider=provider_type,
+                operation="load",
+            )
         owned = replacing is not None and replacing.info.provider_type == provider_type
         if not owned and self._registry.is_registered(provider_type):
             raise PluginLoadError(
@@ -492,6 +492,7 @@ class PluginManager:
         provider_type = record.info.provider_type
         if record.info.status is PluginStatus.LOADED and provider_type is not None:
             self._registry.unregister(provider_type)
+            self._owners.pop(provider_type, None)
         if record.imported is not None and record.candidate.kind == "directory":
             record.imported.discard()
         record.imported = None
@@ -538,6 +539,8 @@ class PluginManager:
             self._register(prepared, candidate)
             if old_type is not None and old_type != prepared.metadata.provider_type:
                 self._registry.unregister(old_type)
+                self._owners.pop(old_type, None)
+            self._owners[prepared.metadata.provider_type] = record
             if old_imported is not None and candidate.kind == "directory":
                 old_imported.discard()
             record.imported, record.generation = prepared.imported, generation

@@ -121,9 +121,9 @@ def read_snapshot(path: Path, *, check_permissions: bool = True) -> Snapshot:
             files[str(file)] = _read_file(file) if check_permissions else file.read_bytes()
     else:
         check(path.parent)
-        real = path.resolve()
-        if real.parent != path.parent:
-            check(real.parent)  # a symlinked plugin is only as safe as the folder it lives in
+        if path.is_symlink():
+            # A symlinked plugin is only as safe as the folder it really lives in.
+            check(path.resolve().parent)
         files[str(path)] = _read_file(path) if check_permissions else path.read_bytes()
     return Snapshot(root=path, files=MappingProxyType(files), digest=_digest(path, files))
 

@@ -128,3 +128,21 @@ def test_sys_modules_is_unchanged_by_a_failed_directory_plugin(plugin_dir: Path)
     manager_for(plugin_dir).load_all()
 
     assert set(sys.modules) - before == set()
+
+
+def test_an_unexpected_error_inside_hypersdk_fails_the_plugin_not_the_application(
+    plugin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hypersdk.plugins import _security
+
+    def broken_reader(path: Path, *, check_permissions: bool = True) -> _security.Snapshot:
+        raise RuntimeError("a bug in the snapshot reader")
+
+    monkeypatch.setattr(_security, "read_snapshot", broken_reader)
+    write(plugin_dir / "innocent.py", plugin_source("innocent"))
+
+    (info,) = manager_for(plugin_dir).load_all()
+
+    assert info.status is PluginStatus.FAILED
+    assert "unexpected error in hypersdk" in str(info.error)
+    assert "RuntimeError: a bug in the snapshot reader" in str(info.error)

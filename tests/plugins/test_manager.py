@@ -362,3 +362,22 @@ def test_the_public_names_are_exported_from_hypersdk() -> None:
         assert name in hypersdk.__all__
         assert name in dir(hypersdk)
         assert getattr(hypersdk, name) is getattr(hypersdk.plugins, name)
+
+
+def test_plugin_info_validates_its_fields() -> None:
+    from hypersdk.plugins import PluginInfo
+
+    with pytest.raises(ConfigurationError, match=r"PluginInfo\.name"):
+        PluginInfo(name="", source="x", kind="directory", status=PluginStatus.LOADED)
+    with pytest.raises(ConfigurationError, match=r"PluginInfo\.status: must be a PluginStatus"):
+        PluginInfo(name="x", source="x", kind="directory", status="loaded")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"PluginInfo\.kind"):
+        PluginInfo(name="x", source="x", kind="zip", status=PluginStatus.LOADED)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"PluginInfo\.error"):
+        PluginInfo(
+            name="x",
+            source="x",
+            kind="directory",
+            status=PluginStatus.FAILED,
+            error=ValueError("not a PluginError"),  # type: ignore[arg-type]
+        )

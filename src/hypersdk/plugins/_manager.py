@@ -58,7 +58,6 @@ class _Prepared:
     factory: NewProvider
     imported: Imported
     digest: str
-    private: bool  # directory plugins own their modules; installed packages do not
 
 
 def _label(candidate: Candidate) -> str:
@@ -231,6 +230,15 @@ class PluginManager:
                 prepared = self._prepare(candidate, generation)
             except PluginError as exc:
                 return self._fail(candidate, exc, generation)
+            except Exception as exc:
+                # A bug of ours must not stop the other plugins either; say it is ours.
+                error = PluginLoadError(
+                    f"plugin {_label(candidate)} could not be loaded because of an "
+                    f"unexpected error in hypersdk ({describe(exc)}); please report it",
+                    operation="load",
+                )
+                error.__cause__ = exc
+                return self._fail(candidate, error, generation)
             try:
                 self._claim(prepared.metadata.provider_type, candidate, replacing=None)
             except PluginError as exc:
@@ -325,7 +333,6 @@ class PluginManager:
             factory=factory,
             imported=imported,
             digest=digest,
-            private=candidate.kind == "directory",
         )
 
     def _claim(

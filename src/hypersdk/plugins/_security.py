@@ -115,9 +115,10 @@ def read_snapshot(path: Path, *, check_permissions: bool = True) -> Snapshot:
     files: dict[str, bytes] = {}
     if path.is_dir():
         check(path.parent)
-        for folder in {path, *(p.parent for p in _package_files(path))}:
+        sources = _package_files(path)
+        for folder in sorted({path, *(file.parent for file in sources)}):
             check(folder)
-        for file in _package_files(path):
+        for file in sources:
             files[str(file)] = _read_file(file) if check_permissions else file.read_bytes()
     else:
         check(path.parent)

@@ -14,12 +14,13 @@ entry-point plugins in the ``hypersdk.providers`` group (each a real module with
    imports ``hypersdk.plugins``).
 
 Before each run every generated module is dropped from ``sys.modules`` so each run really
-imports. Entry-point modules may use ``__pycache__`` bytecode after the first run (as any
-installed package does); directory plugins never do (hypersdk compiles the checked
-source). Figures are medians over the runs.
+imports. Entry-point modules use ``__pycache__`` bytecode after the first run (as any
+installed package does) unless ``PYTHONDONTWRITEBYTECODE`` is set; directory plugins never
+do (hypersdk compiles the checked source), so run it both ways. Figures are medians.
 
     pip install stevedore   # benchmark-only dependency
     python benchmarks/bench_plugins.py [--runs 7]
+    PYTHONDONTWRITEBYTECODE= python benchmarks/bench_plugins.py   # with bytecode caches
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def main() -> None:
         import_only = statistics.median(run[0] for run in cold_runs)
         cold = statistics.median(run[1] for run in cold_runs)
 
+    bytecode = "off (PYTHONDONTWRITEBYTECODE)" if sys.dont_write_bytecode else "on"
     print(
-        f"Python {sys.version.split()[0]}, stevedore {stevedore_version()}, median of {runs} runs"
+        f"Python {sys.version.split()[0]}, stevedore {stevedore_version()}, "
+        f"median of {runs} runs, __pycache__ bytecode {bytecode}"
     )
     print(
         f"{total} plugins ({DIRECTORY_PLUGINS} directory + {ENTRY_POINT_PLUGINS} entry point), "

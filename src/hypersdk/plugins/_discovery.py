@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hypersdk.plugins._config import PluginConfig
 
 ENTRY_POINT_GROUP: Final = "hypersdk.providers"
+"""The entry-point group installed plugins announce themselves in; the value names the module."""
 
 _log = logging.getLogger("hypersdk.plugins")
 

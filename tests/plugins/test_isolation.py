@@ -146,3 +146,37 @@ def test_an_unexpected_error_inside_hypersdk_fails_the_plugin_not_the_applicatio
     assert info.status is PluginStatus.FAILED
     assert "unexpected error in hypersdk" in str(info.error)
     assert "RuntimeError: a bug in the snapshot reader" in str(info.error)
+
+
+def test_an_exception_while_reading_the_contract_fails_only_that_plugin(plugin_dir: Path) -> None:
+    # A module-level __getattr__ runs when PLUGIN_INFO is looked up and missing.
+    write(
+        plugin_dir / "sneaky.py",
+        plugin_source(
+            "sneaky",
+            footer="del PLUGIN_INFO\ndef __getattr__(name):\n    raise SystemExit(name)",
+        ),
+    )
+    write(
+        plugin_dir / "typeless.py",
+        plugin_source(
+            "typeless",
+            header=(
+                "from tests.plugins.providers import FakeBlockingProvider\n"
+                "class Typeless(FakeBlockingProvider):\n"
+                "    @property\n"
+                "    def type(self):\n"
+                "        raise KeyboardInterrupt\n"
+            ),
+            provider="Typeless",
+        ),
+    )
+    write(plugin_dir / "zz_good.py", plugin_source("zz_good"))
+
+    infos = {info.name: info for info in manager_for(plugin_dir).load_all()}
+
+    assert "reading PLUGIN_INFO/new_provider raised SystemExit" in str(infos["sneaky"].error)
+    assert "type or get_export_capabilities() raised KeyboardInterrupt" in str(
+        infos["typeless"].error
+    )
+    assert infos["zz_good"].status is PluginStatus.LOADED

@@ -186,3 +186,13 @@ def test_changed_paths_map_to_the_plugins_they_touch(tmp_path: Path) -> None:
     )
 
     assert touched == [root / "a.py", root / "gone_package", root / "pkg"]
+
+
+async def test_cancelling_the_watcher_stops_it_promptly(plugin_dir: Path) -> None:
+    manager = manager_for(plugin_dir, hot_reload=True, reload_debounce=DEBOUNCE)
+
+    with anyio.fail_after(5):
+        with anyio.move_on_after(0.3) as scope:
+            await manager.watch()
+
+    assert scope.cancelled_caught

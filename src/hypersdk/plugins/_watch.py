@@ -102,27 +102,56 @@ async def watch(
         raise PluginError(
             "hot reload needs the watchfiles package: pip install 'hypersdk[reload]'"
         ) from exc
-    import anyio.to_thread
+    import anyio
+    import anyio.lowlevel
 
     directories = [d for d in config.scan_directories() if d.is_dir()]
     if not directories:
         _log.info("hot reload: none of the plugin directories exists; nothing to watch")
         return
     _log.info("hot reload: watching %s", ", ".join(map(str, directories)))
-    async for changes in watchfiles.awatch(
-        *directories,
-        debounce=max(1, round(config.reload_debounce * 1000)),
-        step=max(1, min(50, round(config.reload_debounce * 1000))),
-        stop_event=stop_event,
-        watch_filter=watchfiles.DefaultFilter(),
-    ):
-        for path in affected_plugins((changed for _, changed in changes), directories):
-            try:
-                # Plugin code runs in a worker thread so a slow import never stalls the loop.
-                event = await anyio.to_thread.run_sync(manager._apply_change, path)
-            except Exception as exc:  # the manager records plugin errors; this is ours
-                _log.exception("hot reload: applying a change to %s failed", path)
-                error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
-                event = PluginEvent(action="failed", path=path, error=error)
-            if event is not None:
-                _report(on_event, event)
+    # watchfiles polls its stop event from a worker thread, and cancelling the awaiting
+    # task does not set it until that thread returns (seconds later). A sibling task
+    # sets it the moment we are cancelled or the caller's stop_event fires.
+    stop_watching = anyio.Event()
+
+    async def relay_stop() -> None:
+        try:
+            if stop_event is None:
+                await anyio.sleep_forever()
+            else:
+                await stop_event.wait()
+        finally:
+            stop_watching.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(relay_stop)
+        async for changes in watchfiles.awatch(
+            *directories,
+            debounce=max(1, round(config.reload_debounce * 1000)),
+            step=max(1, min(50, round(config.reload_debounce * 1000))),
+            stop_event=stop_watching,
+            watch_filter=watchfiles.DefaultFilter(),
+        ):
+            for path in affected_plugins((changed for _, changed in changes), directories):
+                await _apply(manager, path, on_event)
+        group.cancel_scope.cancel()
+    # watchfiles ends quietly once its stop event is set; if that was our cancellation,
+    # let it propagate as cancellation.
+    await anyio.lowlevel.checkpoint_if_cancelled()
+
+
+async def _apply(
+    manager: PluginManager, path: Path, on_event: Callable[[PluginEvent], object] | None
+) -> None:
+    import anyio.to_thread
+
+    try:
+        # Plugin code runs in a worker thread so a slow import never stalls the loop.
+        event = await anyio.to_thread.run_sync(manager._apply_change, path)
+    except Exception as exc:  # the manager records plugin errors; this would be ours
+        _log.exception("hot reload: applying a change to %s failed", path)
+        error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
+        event = PluginEvent(action="failed", path=path, error=error)
+    if event is not None:
+        _report(on_event, event)

@@ -381,3 +381,32 @@ def test_plugin_info_validates_its_fields() -> None:
             status=PluginStatus.FAILED,
             error=ValueError("not a PluginError"),  # type: ignore[arg-type]
         )
+
+
+def test_reloading_an_installed_plugin_leaves_its_package_siblings_alone(
+    install_dist: InstallDist,
+) -> None:
+    site = install_dist(
+        "acmepkg",
+        entry_points={"acmepkg": "acmepkg.provider"},
+        modules={
+            "acmepkg/__init__": "",
+            "acmepkg/other": "STATE = []\n",
+            "acmepkg/provider": plugin_source("acmepkg"),
+        },
+    )
+    try:
+        import acmepkg.other  # type: ignore[import-not-found]
+
+        manager = PluginManager(PluginConfig(system_directories=()))
+        assert manager.load_all()[0].status is PluginStatus.LOADED
+        write(site / "acmepkg" / "provider.py", plugin_source("acmepkg", version="2.0.0"))
+
+        info = manager.reload_plugin("acmepkg")
+
+        assert info.metadata is not None
+        assert info.metadata.version == "2.0.0"
+        assert sys.modules["acmepkg.other"] is acmepkg.other
+    finally:
+        for name in [n for n in sys.modules if n == "acmepkg" or n.startswith("acmepkg.")]:
+            del sys.modules[name]

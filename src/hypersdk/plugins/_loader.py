@@ -173,22 +173,22 @@ def import_directory_plugin(snapshot: Snapshot, module_name: str) -> Imported:
     return Imported(target=module, module_name=module_name, discard=lambda: _forget(module_name))
 
 
+def _subtree(root: str) -> Callable[[str], bool]:
+    return lambda name: name == root or name.startswith(root + ".")
+
+
 def _import_installed(module: str, load: Callable[[], object], *, fresh: bool) -> Imported:
-    top = module.partition(".")[0]
-
-    def owned(name: str) -> bool:
-        return name == top or name.startswith(top + ".")
-
-    # A reload imports the package again from disk; the old modules come back if it fails.
-    saved = (
-        {name: sys.modules.pop(name) for name in list(sys.modules) if owned(name)}
-        if (fresh)
-        else {}
-    )
+    in_package = _subtree(module.partition(".")[0])
+    in_module = _subtree(module)
+    # A reload imports the named module (and its submodules) again from disk; the old
+    # ones come back if it fails. Sibling modules of its package are left alone: other
+    # code may be using them.
+    saved = {n: sys.modules.pop(n) for n in list(sys.modules) if in_module(n)} if fresh else {}
     before = set(sys.modules)
 
     def discard() -> None:
-        for name in [n for n in sys.modules if owned(n) and (n not in before or saved)]:
+        # Whatever this import added to the package goes; what was there stays.
+        for name in [n for n in sys.modules if in_package(n) and n not in before]:
             del sys.modules[name]
         sys.modules.update(saved)
 

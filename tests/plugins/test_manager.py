@@ -348,13 +348,14 @@ def test_import_hypersdk_loads_no_plugin_machinery() -> None:
         "heavy = ['importlib.metadata', 'tomllib', 'watchfiles', 'hypersdk.plugins']\n"
         "print([m for m in heavy if m in sys.modules])\n"
         "hypersdk.PluginManager\n"
-        "print('hypersdk.plugins' in sys.modules, 'watchfiles' in sys.modules)\n"
+        "print([m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
 
-    assert result.stdout.split("\n")[:2] == ["[]", "True False"]
+    # hypersdk.plugins loads on first use; its own heavy imports wait until needed.
+    assert result.stdout.split("\n")[:2] == ["[]", "['hypersdk.plugins']"]
 
 
 def test_the_public_names_are_exported_from_hypersdk() -> None:

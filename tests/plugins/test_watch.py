@@ -149,6 +149,7 @@ async def test_private_and_hidden_files_are_ignored(plugin_dir: Path) -> None:
 async def test_watch_returns_at_once_when_hot_reload_is_off(plugin_dir: Path) -> None:
     with anyio.fail_after(1):
         await manager_for(plugin_dir).watch()
+        await manager_for(plugin_dir, hot_reload=True, enabled=False).watch()
 
 
 async def test_watch_with_no_existing_directory_returns(tmp_path: Path) -> None:

@@ -594,8 +594,8 @@ class PluginManager:
         one fails), a deleted one unloaded. Changes are debounced by
         ``PluginConfig.reload_debounce``. Nothing a plugin does is raised here: every
         outcome goes to ``on_event`` (a :class:`~hypersdk.plugins.PluginEvent`) and the
-        ``hypersdk.plugins`` logger. Returns at once when ``PluginConfig.hot_reload`` is
-        false. Directories that do not exist when watching starts are not watched.
+        ``hypersdk.plugins`` logger. Returns at once when ``PluginConfig.hot_reload`` (or
+        ``enabled``) is false. Directories that do not exist when watching starts are not watched.
 
         >>> async with anyio.create_task_group() as tg:  # doctest: +SKIP
         ...     tg.start_soon(manager.watch)

@@ -93,8 +93,8 @@ async def watch(
 ) -> None:
     """The body of :meth:`PluginManager.watch`."""
     config = manager.config
-    if not config.hot_reload:
-        _log.info("hot reload is off (PluginConfig.hot_reload is false); not watching")
+    if not (config.enabled and config.hot_reload):
+        _log.info("hot reload is off (PluginConfig.enabled/hot_reload); not watching")
         return
     try:
         import watchfiles

@@ -34,13 +34,9 @@ class Snapshot:
     """The source files of one directory plugin as read (and checked) at one moment."""
 
     root: Path  # the .py file, or the package folder
+    is_package: bool  # decided once, when read: the disk may change afterwards
     files: Mapping[str, bytes]  # absolute file path -> content
     digest: str  # see plugin_digest
-
-    @property
-    def is_package(self) -> bool:
-        """Whether the plugin is a package folder rather than a single file."""
-        return self.root.is_dir()
 
 
 def _check_owner_and_mode(path: Path, status: os.stat_result, what: str) -> None:
@@ -93,8 +89,8 @@ def _package_files(root: Path) -> list[Path]:
     return files
 
 
-def _digest(root: Path, files: Mapping[str, bytes]) -> str:
-    if not root.is_dir():
+def _digest(root: Path, files: Mapping[str, bytes], *, is_package: bool) -> str:
+    if not is_package:
         return hashlib.sha256(files[str(root)]).hexdigest()
     lines = sorted(
         f"{hashlib.sha256(content).hexdigest()}  {Path(name).relative_to(root).as_posix()}\n"
@@ -113,7 +109,8 @@ def read_snapshot(path: Path, *, check_permissions: bool = True) -> Snapshot:
     path = path.absolute()
     check = _check_directory if check_permissions else (lambda _path: None)
     files: dict[str, bytes] = {}
-    if path.is_dir():
+    is_package = path.is_dir()
+    if is_package:
         check(path.parent)
         sources = _package_files(path)
         for folder in sorted({path, *(file.parent for file in sources)}):
@@ -126,7 +123,12 @@ def read_snapshot(path: Path, *, check_permissions: bool = True) -> Snapshot:
             # A symlinked plugin is only as safe as the folder it really lives in.
             check(path.resolve().parent)
         files[str(path)] = _read_file(path) if check_permissions else path.read_bytes()
-    return Snapshot(root=path, files=MappingProxyType(files), digest=_digest(path, files))
+    return Snapshot(
+        root=path,
+        is_package=is_package,
+        files=MappingProxyType(files),
+        digest=_digest(path, files, is_package=is_package),
+    )
 
 
 def plugin_digest(path: str | os.PathLike[str]) -> str:

@@ -9,9 +9,11 @@ only the directories a test passes (no system directories, no entry points).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,8 +105,9 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
     ``install_dist("acme", entry_points={"acme": "acme_plugin"}, modules={"acme_plugin":
     source})`` writes ``acme_plugin.py`` and ``acme-1.0.dist-info`` (``METADATA`` and an
     ``entry_points.txt`` with a ``[hypersdk.providers]`` section), so
-    ``importlib.metadata`` finds it exactly as it finds a pip-installed package. The
-    folder leaves ``sys.path`` and its modules leave ``sys.modules`` after the test.
+    ``importlib.metadata`` finds it exactly as it finds a pip-installed package, and finds
+    only the distributions installed here. The folder leaves ``sys.path`` and its modules
+    leave ``sys.modules`` after the test.
     """
     site = tmp_path / "site"
     site.mkdir(mode=0o700)
@@ -124,6 +127,14 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
         return site
 
     monkeypatch.syspath_prepend(str(site))
+    # Only this folder's distributions: plugins installed in the test environment (the
+    # DigitalOcean example is) must not change what these tests discover.
+    everywhere = importlib.metadata.distributions
+
+    def only_here(**kwargs: Any) -> Iterable[importlib.metadata.Distribution]:
+        return everywhere(**kwargs) if kwargs else everywhere(path=[str(site)])
+
+    monkeypatch.setattr(importlib.metadata, "distributions", only_here)
     yield install
     for module in created:
         sys.modules.pop(module, None)

@@ -56,6 +56,27 @@ def test_entry_point_names_the_module() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_plugin_manager_finds_and_loads_it_through_the_entry_point(
+    router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hypersdk.plugins import PluginConfig, PluginManager, PluginStatus
+
+    monkeypatch.delenv("HYPERSDK_PLUGIN_PATH", raising=False)
+    manager = PluginManager(PluginConfig(system_directories=(), enabled_list=["digitalocean"]))
+    [info] = [info for info in manager.load_all() if info.name == "digitalocean"]
+    assert info.status is PluginStatus.LOADED, info.error
+    assert info.kind == "entry_point"
+    assert info.metadata == PLUGIN_INFO
+    checks = manager.check_plugin("hypersdk_digitalocean")
+    assert [check for check in checks if check.outcome == "fail"] == []
+    assert any(check.outcome == "pass" for check in checks)
+    config = make_config()
+    async with manager.registry.create("digitalocean", config) as provider:
+        await provider.connect(config)
+    assert router["account"].call_count == 1
+
+
+@pytest.mark.anyio
 async def test_registry_builds_the_provider(router: respx.MockRouter) -> None:
     registry = Registry()
     registry.register(

@@ -470,7 +470,7 @@ async def test_full_disk_fails_cleanly(
     real_write = download_module._write_all
     calls = 0
 
-    def failing_write(fd: int, data: bytes) -> None:
+    def failing_write(fd: int, data: list[bytes]) -> None:
         nonlocal calls
         calls += 1
         if calls > 3:
@@ -514,7 +514,7 @@ async def test_existing_destination_needs_overwrite(
 async def test_bad_arguments_name_the_parameter(
     client: httpx.AsyncClient, tmp_path: Path, arguments: dict[str, object], parameter: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=f"^{parameter}: must be"):
+    with pytest.raises(ConfigurationError, match=rf"^{parameter}: must be"):
         await download(client, "http://127.0.0.1:9/x", tmp_path / "x", **arguments)  # type: ignore[arg-type]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hypersdk._http import httpx
 from hypersdk.export import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 #: Retries in tests wait milliseconds, not seconds.
 FAST_RETRY = RetryPolicy(
@@ -174,3 +176,14 @@ def disk_server() -> Iterator[DiskServer]:
         server.server_close()
         thread.join(timeout=5)
         time.sleep(0)
+
+
+# Loading the CA bundle costs ~50 ms per client; the tests only speak plain HTTP.
+_TLS = ssl.create_default_context()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client as a provider would pass it (5 s timeouts, TLS context shared)."""
+    async with httpx.AsyncClient(timeout=5.0, verify=_TLS) as client:
+        yield client

@@ -23,15 +23,16 @@ from hypersdk import (
     RateLimitError,
     RecordingReporter,
 )
-from hypersdk._http import httpx
 from hypersdk.export import RetryPolicy, download
 from hypersdk.export import _download as download_module
 
 from .conftest import FAST_RETRY, DiskServer, Fault
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from hypersdk._http import httpx
 
 
 def _files(directory: Path) -> list[str]:
@@ -44,12 +45,6 @@ def socket_port() -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         yield probe.getsockname()[1]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
 
 
 @pytest.mark.anyio
@@ -525,3 +520,20 @@ async def test_non_http_url_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match=r"^url:"):
         await download(client, "ftp://127.0.0.1/x", tmp_path / "x", retry=FAST_RETRY)
     assert _files(tmp_path) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks are POSIX")
+async def test_a_part_file_in_use_is_left_alone(
+    disk_server: DiskServer, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import fcntl
+
+    part = tmp_path / "disk.img.part"
+    part.write_bytes(b"someone else's bytes")
+    with part.open("rb+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ExportError, match="another download is already writing"):
+            await download(client, disk_server.url(), tmp_path / "disk.img", retry=FAST_RETRY)
+    assert part.read_bytes() == b"someone else's bytes"
+    assert disk_server.requests == []

@@ -17,7 +17,6 @@ from hypersdk import (
     ProviderUnavailableError,
     RecordingReporter,
 )
-from hypersdk._http import httpx
 from hypersdk.export import build_export_result, export_disk_image, sha256_file
 
 from .conftest import FAST_RETRY, DiskServer, Fault
@@ -28,16 +27,11 @@ else:
     from backports import zstd
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from hypersdk._http import httpx
+
 _QCOW2_HEADER = b"QFI\xfb\x00\x00\x00\x03" + bytes(4088)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
 
 
 @pytest.mark.anyio

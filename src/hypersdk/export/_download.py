@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -41,6 +42,9 @@ from hypersdk.export._files import commit, os_error_message, part_path, remove_q
 from hypersdk.export._formats import DISK_FORMATS, check_file_format
 from hypersdk.export._progress import ProgressTracker
 from hypersdk.export._retry import RetryPolicy
+
+if sys.platform != "win32":
+    import fcntl
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -109,6 +113,19 @@ def _write_all(fd: int, batch: list[bytes]) -> None:
             view = view[os.write(fd, view) :]
 
 
+def _lock(fd: int) -> bool:
+    """Take an exclusive, advisory lock on the part file; ``False`` if someone has it."""
+    if sys.platform == "win32":  # opening the file is as far as we go there
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # file systems without locks (some network mounts)
+        return True
+    return True
+
+
 def _hash_batch(digest: hashlib._Hash, batch: list[bytes]) -> None:
     for chunk in batch:
         digest.update(chunk)
@@ -167,6 +184,8 @@ class _Transfer:
         self.tracker = tracker
         self.fd = -1
         self._flushed = 0
+        # Only the download holding the part file's lock may delete it.
+        self.owns_part = False
         self.digest = hashlib.sha256()
         self.offset = 0
         self.total: int | None = None
@@ -182,6 +201,15 @@ class _Transfer:
             self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise ExportError(os_error_message(exc, "create", self.part)) from None
+        if not _lock(self.fd):
+            self.close()
+            raise ExportError(
+                f"another download is already writing {str(self.part)!r}; wait for it to "
+                "finish or choose another destination",
+                provider=self.provider,
+                operation=_OPERATION,
+            )
+        self.owns_part = True
         if resume and os.fstat(self.fd).st_size:
             self.tracker.update("preparing", 0.0, "checking the partial download")
             self.digest, self.offset = await anyio.to_thread.run_sync(
@@ -617,7 +645,9 @@ async def download(
         await anyio.to_thread.run_sync(lambda: commit(part, dest, overwrite=overwrite))
     except BaseException:
         transfer.close()
-        if not keep or not os.path.exists(part) or os.path.getsize(part) == 0:
+        if transfer.owns_part and (
+            not keep or not os.path.exists(part) or os.path.getsize(part) == 0
+        ):
             remove_quietly(part)
         raise
     tracker.update("done", 100.0, f"downloaded {size} bytes in {time.monotonic() - started:.1f} s")

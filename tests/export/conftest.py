@@ -8,6 +8,7 @@ new connection and faults line up with requests one to one.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import socket
 import socketserver
@@ -42,7 +43,8 @@ class Fault:
     ``reset``   send ``after`` body bytes, then reset the connection (RST);
     ``ignore_range`` answer 200 with the whole body even if Range was asked;
     ``stall``   send ``after`` bytes, then hang until the client goes away;
-    ``corrupt`` serve the body with one byte flipped.
+    ``corrupt`` serve the body with one byte flipped;
+    ``gzip``    serve the body with ``Content-Encoding: gzip`` (and no Range support).
     """
 
     kind: str
@@ -109,6 +111,11 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         if fault is not None and fault.kind == "corrupt" and body:
             body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if fault is not None and fault.kind == "gzip":
+            payload = gzip.compress(body)
+            self._send_head(200, len(payload), (("Content-Encoding", "gzip"),))
+            self.connection.sendall(payload)
+            return
         start = 0
         range_header = headers.get("range")
         honour = state.supports_range and not (fault is not None and fault.kind == "ignore_range")

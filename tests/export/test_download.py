@@ -537,3 +537,42 @@ async def test_a_part_file_in_use_is_left_alone(
             await download(client, disk_server.url(), tmp_path / "disk.img", retry=FAST_RETRY)
     assert part.read_bytes() == b"someone else's bytes"
     assert disk_server.requests == []
+
+
+@pytest.mark.anyio
+async def test_content_encoding_is_decoded(
+    disk_server: DiskServer, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    disk_server.faults = [Fault("gzip")]
+    result = await download(
+        client,
+        disk_server.url(),
+        tmp_path / "disk.img",
+        expected_sha256=disk_server.sha256,
+        retry=FAST_RETRY,
+    )
+    assert result.size == len(disk_server.body)
+    assert (tmp_path / "disk.img").read_bytes() == disk_server.body
+
+
+@pytest.mark.anyio
+async def test_resumes_are_bounded(
+    disk_server: DiskServer,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk_server.faults = [Fault("reset", after=100_000)] * 10
+    policy = RetryPolicy(attempts=2, wait_initial=0, wait_jitter=0, max_resumes=2)
+    caplog.set_level(logging.WARNING, logger="hypersdk.export")
+    with pytest.raises(ProviderUnavailableError, match="gave up after 2 resumed transfers"):
+        await download(client, disk_server.url(), tmp_path / "disk.img", retry=policy)
+    assert len(disk_server.requests) == 3
+    starts = _range_starts(disk_server)
+    assert starts[0] is None
+    assert starts[1] is not None
+    assert starts[2] is not None
+    assert 0 < starts[1] < starts[2]
+    resumed = [r for r in caplog.records if "resuming (" in r.getMessage()]
+    assert len(resumed) == 2
+    assert _files(tmp_path) == []

@@ -2,12 +2,13 @@
 
 The body flows through a small pipeline so that no stage waits for another::
 
-    socket --(event loop)--> chunk --+--> [thread] sha256.update
-                                     +--> [thread] write to NAME.part
+    socket --(event loop)--> batch of pieces --+--> [thread] sha256.update
+                                               +--> [thread] writev to NAME.part
 
-Both branches are bounded memory streams, so at most a few chunks are in flight whatever
-the image size; hashlib and file writes release the GIL, so hashing and writing run in
-parallel with each other and with the network reads.
+The pieces httpx yields are grouped into batches of about ``chunk_size`` bytes without
+being copied. Both branches are bounded memory streams, so a few batches at most are in
+flight whatever the image size; hashlib and file writes release the GIL, so hashing and
+writing run in parallel with each other and with the network reads.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ __all__ = ["DownloadResult", "download", "DEFAULT_CHUNK_SIZE"]
 logger = logging.getLogger("hypersdk.export")
 
 DEFAULT_CHUNK_SIZE: Final = 1 << 20
-"""Bytes per pipeline chunk: large enough that thread hand-offs cost nothing."""
+"""Bytes per pipeline batch: large enough that thread hand-offs cost nothing."""
 
 # Batches queued per branch: with 1 MiB batches the pipeline holds under ~10 MiB.
 _QUEUE_DEPTH: Final = 4
@@ -565,7 +566,8 @@ async def download(
         progress: Receives phases ``preparing``, ``downloading``, ``verifying``,
             ``done``; percent only grows and ends at 100.
         retry: Retry bounds and timing; :class:`RetryPolicy` defaults when ``None``.
-        chunk_size: Bytes per chunk in the pipeline (4 KiB-64 MiB).
+        chunk_size: Bytes per batch handed to the hashing and writing threads, and the
+            read size when re-hashing a part file (4 KiB-64 MiB).
         provider: Names the provider in error messages.
 
     Raises:

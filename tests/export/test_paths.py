@@ -71,7 +71,11 @@ def test_long_names_are_cut_at_a_character_boundary() -> None:
     assert len(four_byte.encode()) == 32  # 8 whole emoji, not 8.25
 
 
-@pytest.mark.parametrize("suffix", ["../x", "qcow2/", "a b", "q\x00"])
+def test_suffix_may_carry_dashes_and_underscores() -> None:
+    assert safe_filename("vm", suffix="vmdk-stream_1.gz") == "vm.vmdk-stream_1.gz"
+
+
+@pytest.mark.parametrize("suffix", ["../x", "qcow2/", "a b", "q\x00", "a..b"])
 def test_bad_suffix_is_rejected(suffix: str) -> None:
     with pytest.raises(ConfigurationError, match=r"^suffix: must be"):
         safe_filename("vm", suffix=suffix)

@@ -29,7 +29,7 @@ _RESERVED = frozenset(
     | {f"{device}{digit}" for device in ("com", "lpt") for digit in "0123456789¹²³"}
 )
 
-_SUFFIX = re.compile(r"^[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$")
+_SUFFIX = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 
 
 def _clean_char(char: str) -> str:
@@ -57,8 +57,8 @@ def _check_suffix(suffix: str) -> str:
     suffix = suffix.lstrip(".")
     if suffix and not _SUFFIX.match(suffix):
         raise ConfigurationError(
-            f"suffix: must be letters and digits separated by dots (such as 'qcow2' or "
-            f"'qcow2.zst'), got {suffix!r}"
+            "suffix: must be letters, digits, '-' and '_' separated by dots (such as "
+            f"'qcow2' or 'qcow2.zst'), got {suffix!r}"
         )
     return suffix
 
@@ -80,7 +80,7 @@ def safe_filename(name: str, *, suffix: str = "", max_bytes: int = DEFAULT_MAX_N
     Args:
         name: The untrusted name, usually ``VMInfo.name`` or ``VMInfo.id``.
         suffix: The extension without the leading dot, for example ``"qcow2"`` or
-            ``"vmdk.zst"``: letters and digits separated by dots.
+            ``"vmdk.zst"``: letters, digits, ``-`` and ``_`` separated by dots.
         max_bytes: The longest allowed result in UTF-8 bytes, suffix included (32-255).
 
     Raises:

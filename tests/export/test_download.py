@@ -576,3 +576,14 @@ async def test_resumes_are_bounded(
     resumed = [r for r in caplog.records if "resuming (" in r.getMessage()]
     assert len(resumed) == 2
     assert _files(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_malformed_url_is_a_configuration_error_without_the_url(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"^url: must be a valid") as caught:
+        await download(client, "http://host:SECRET/x", tmp_path / "x", retry=FAST_RETRY)
+    assert "SECRET" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert _files(tmp_path) == []

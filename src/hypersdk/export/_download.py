@@ -211,11 +211,16 @@ class _Transfer:
                 operation=_OPERATION,
             )
         self.owns_part = True
-        if resume and os.fstat(self.fd).st_size:
-            self.tracker.update("preparing", 0.0, "checking the partial download")
-            self.digest, self.offset = await anyio.to_thread.run_sync(
-                _rehash, self.fd, self.chunk_size
-            )
+        try:
+            existing = os.fstat(self.fd).st_size if resume else 0
+            if existing:
+                self.tracker.update("preparing", 0.0, "checking the partial download")
+                self.digest, self.offset = await anyio.to_thread.run_sync(
+                    _rehash, self.fd, self.chunk_size
+                )
+        except OSError as exc:
+            raise ExportError(os_error_message(exc, "read", self.part)) from None
+        if existing:
             if self.expected_size is not None and self.offset > self.expected_size:
                 await self.restart("the partial file is larger than expected")
             else:
@@ -227,8 +232,11 @@ class _Transfer:
     async def restart(self, reason: str | None) -> None:
         if reason is not None:
             logger.warning("restarting download of %s from byte 0: %s", self.part.name, reason)
-        await anyio.to_thread.run_sync(os.ftruncate, self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
+        try:
+            await anyio.to_thread.run_sync(os.ftruncate, self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        except OSError as exc:
+            raise ExportError(os_error_message(exc, "truncate", self.part)) from None
         self.digest = hashlib.sha256()
         self.offset = self._flushed = 0
 
@@ -587,7 +595,11 @@ async def download(
             f"expected_format: must be one of {', '.join(DISK_FORMATS)} or None, "
             f"got {expected_format!r}"
         )
-    target = httpx.URL(url) if isinstance(url, str) else url
+    try:
+        target = httpx.URL(url) if isinstance(url, str) else url
+    except httpx.InvalidURL:
+        # httpx quotes the offending part, which may be a token: leave it out.
+        raise ConfigurationError("url: must be a valid http(s) URL, got a malformed one") from None
     dest = Path(destination)
     part = part_path(dest)
     if not overwrite and os.path.lexists(dest):

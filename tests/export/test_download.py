@@ -242,6 +242,17 @@ async def test_429_with_delay_seconds_waits_that_long(
 
 
 @pytest.mark.anyio
+async def test_503_with_retry_after_waits_that_long(
+    disk_server: DiskServer, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    disk_server.faults = [Fault("status", 503, (("Retry-After", "0.3"),))]
+    started = anyio.current_time()
+    result = await download(client, disk_server.url(), tmp_path / "disk.img", retry=FAST_RETRY)
+    assert anyio.current_time() - started >= 0.3
+    assert result.requests == 2
+
+
+@pytest.mark.anyio
 async def test_429_with_http_date_in_the_past_retries_at_once(
     disk_server: DiskServer, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

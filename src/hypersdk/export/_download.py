@@ -28,7 +28,7 @@ import anyio.to_thread
 import attrs
 import stamina
 
-from hypersdk._http import error_for_exception, error_for_response, httpx
+from hypersdk._http import error_for_exception, error_for_response, httpx, parse_retry_after
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -194,6 +194,7 @@ class _Transfer:
         self.reused = 0
         self.ranges_work = True
         self._last_error: HyperSDKError | None = None
+        self._server_wait: float | None = None
 
     # -- the part file -------------------------------------------------------------
 
@@ -258,7 +259,8 @@ class _Transfer:
             else:
                 return False
         elif isinstance(exc, ProviderUnavailableError):
-            decision = True
+            wait, self._server_wait = self._server_wait, None
+            decision = True if wait is None else min(wait, self.policy.max_retry_after)
         else:
             return False
         self._last_error = exc
@@ -348,6 +350,10 @@ class _Transfer:
             )
         error = error_for_response(response, provider=self.provider, operation=_OPERATION)
         if error is not None:
+            # RFC 9110 also lets a 503 say when to come back; honour it like a 429's.
+            self._server_wait = (
+                parse_retry_after(response.headers.get("retry-after")) if status == 503 else None
+            )
             raise error
         encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
         if status == 206 and ranged and not encoded:
@@ -548,7 +554,8 @@ async def download(
     renamed to ``destination`` atomically. A dropped connection or a truncated body is
     resumed with a ``Range`` request (restarting when the server ignores ``Range``);
     5xx answers, connection failures and 429s are retried as ``retry`` says, honouring
-    ``Retry-After``, and every retry is logged on the ``hypersdk.export`` logger.
+    ``Retry-After`` (of a 429 or a 503), and every retry is logged on the
+    ``hypersdk.export`` logger.
 
     If the download fails or the task is cancelled, the part file is removed
     (``keep_partial=True`` keeps it so a later call with ``resume=True`` continues where

@@ -18,7 +18,8 @@ class RetryPolicy:
     ``min(wait_max, wait_initial * 2**n + random(0, wait_jitter))`` between attempts,
     or exactly what a 429's ``Retry-After`` asks when that is at most
     ``max_retry_after`` (a longer wait raises :class:`~hypersdk.RateLimitError` at
-    once, so the caller can decide). A transfer that stopped after receiving bytes is
+    once, so the caller can decide; a 503's ``Retry-After`` is honoured up to that
+    limit). A transfer that stopped after receiving bytes is
     resumed at once with a fresh budget, at most ``max_resumes`` times.
 
     >>> fast = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.05, wait_jitter=0)

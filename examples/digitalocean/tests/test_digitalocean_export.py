@@ -351,10 +351,11 @@ async def test_cancellation_while_writing_leaves_no_files(
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("../../etc/passwd", "etc_passwd.snapshot.json"),
-        ("/abs/path", "abs_path.snapshot.json"),
-        ("..", "3164444.snapshot.json"),
+        ("../../etc/passwd", "_.._etc_passwd.snapshot.json"),
+        ("/abs/path", "_abs_path.snapshot.json"),
+        ("..", "vm.snapshot.json"),
         ("web\x00\n01", "web__01.snapshot.json"),
+        ("CON", "CON_.snapshot.json"),
     ],
 )
 async def test_hostile_droplet_names_stay_inside_output_path(

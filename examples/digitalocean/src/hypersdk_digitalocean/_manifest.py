@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import re
 import tempfile
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from hypersdk import ConfigurationError, ExportError
+from hypersdk import ExportError
+from hypersdk.export import export_file_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -98,60 +98,31 @@ def build_manifest(
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-# Until hypersdk's export toolkit provides it: one file-name component that cannot
-# escape the output directory, whatever the droplet is called.
-_UNSAFE: Final = re.compile(r"[^\w.\-]", re.UNICODE)
-_MAX_STEM_BYTES: Final = 150
-
-
-def _safe_stem(name: str, fallback: str) -> str:
-    text = unicodedata.normalize("NFC", name)
-    text = _UNSAFE.sub("_", text).strip(". _")
-    encoded = text.encode("utf-8")[:_MAX_STEM_BYTES]
-    text = encoded.decode("utf-8", errors="ignore").rstrip(". ")
-    return text or fallback
-
-
-def write_manifest(directory: Path, name: str, fallback: str, data: bytes) -> Path:
+def write_manifest(directory: Path, name: str, data: bytes) -> Path:
     """Write ``data`` to a new file named after ``name`` inside ``directory``, atomically.
 
-    The bytes go to a hidden temporary file first, are flushed to disk, then linked to the
-    final name, which never replaces an existing file (``-1``, ``-2``... are appended).
-    Blocking; call it in a worker thread.
+    The name comes from the export toolkit's :func:`~hypersdk.export.export_file_path`
+    (it cannot escape ``directory``; ``-1``, ``-2``... are added when taken). The bytes go
+    to a hidden temporary file first, are flushed to disk, then linked to that name, which
+    never replaces a file, even one created in the meantime. Blocking: call it in a worker
+    thread.
 
     Raises:
         ConfigurationError: ``directory`` exists and is not a directory.
         ExportError: the file cannot be written.
     """
-    if directory.exists() and not directory.is_dir():
-        raise ConfigurationError(
-            f"ExportOptions.output_path must be a directory, got the file {str(directory)!r}"
-        )
-    stem = _safe_stem(name, fallback)
     part: Path | None = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, part_name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
-        part = Path(part_name)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        for counter in range(10_000):
-            candidate = directory / (
-                f"{stem}.{MANIFEST_SUFFIX}"
-                if counter == 0
-                else f"{stem}-{counter}.{MANIFEST_SUFFIX}"
-            )
-            try:
-                os.link(part, candidate)  # fails instead of replacing an existing file
-            except FileExistsError:
-                continue
-            _fsync_directory(directory)
-            return candidate
+        for _attempt in range(100):
+            destination = export_file_path(directory, name, suffix=MANIFEST_SUFFIX)
+            if part is None:
+                part = _write_part(directory, data)
+            if _link(part, destination):
+                _fsync_directory(directory)
+                return destination
         raise ExportError(
-            f"every manifest name like {stem!r} is taken in {str(directory)!r}; "
-            "clean up old exports"
+            f"digitalocean export_vm: kept losing the race for a manifest name in "
+            f"{str(directory)!r}; is another export writing there?"
         )
     except OSError as exc:
         raise ExportError(
@@ -162,6 +133,31 @@ def write_manifest(directory: Path, name: str, fallback: str, data: bytes) -> Pa
         if part is not None:
             with contextlib.suppress(OSError):
                 part.unlink()
+
+
+def _write_part(directory: Path, data: bytes) -> Path:
+    handle, part_name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    return Path(part_name)
+
+
+def _link(part: Path, destination: Path) -> bool:
+    """Give ``part`` the name ``destination`` unless it is taken; ``False`` when taken."""
+    try:
+        os.link(part, destination)  # fails, atomically, when the name is taken
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        # No hard links here (FAT, some network shares): check, then rename.
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(destination):
+            return False
+        os.replace(part, destination)
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

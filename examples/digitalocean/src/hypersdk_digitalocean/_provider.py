@@ -8,7 +8,7 @@ import logging
 import math
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -34,6 +34,7 @@ from hypersdk import (
     VMNotFoundError,
     search_matches,
 )
+from hypersdk.export import build_export_result
 from hypersdk_digitalocean._client import PROVIDER, Api, user_agent
 from hypersdk_digitalocean._manifest import build_manifest, write_manifest
 from hypersdk_digitalocean._mapping import PROVIDER_TYPE, Droplet, droplet_to_vm, tag_for
@@ -443,16 +444,15 @@ class _Export:
         finally:
             await self._restore_power()
         self.progress.update("done", 100.0, f"snapshot {snapshot['id']} recorded in {path.name}")
-        return ExportResult(
+        return build_export_result(
             provider=PROVIDER_TYPE,
             vm_name=vm.name,
             vm_id=vm.id,
             format=EXPORT_FORMAT,
             output_path=self.options.output_path,
-            files=(path.name,),
-            size=len(data),
+            files=[path],
             checksum=hashlib.sha256(data).hexdigest(),
-            duration=timedelta(seconds=time.monotonic() - started),
+            duration=time.monotonic() - started,
             metadata={
                 "snapshot_id": str(snapshot["id"]),
                 "snapshot_name": self.snapshot_name,
@@ -586,7 +586,7 @@ class _Export:
         written: list[Path] = []
 
         def write() -> None:
-            written.append(write_manifest(self.options.output_path, vm.name, vm.id, data))
+            written.append(write_manifest(self.options.output_path, vm.name, data))
 
         try:
             await anyio.to_thread.run_sync(write)

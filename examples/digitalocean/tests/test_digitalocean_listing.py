@@ -345,6 +345,42 @@ async def test_transient_5xx_is_retried(router: respx.MockRouter) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_503_retry_after_is_honoured(router: respx.MockRouter) -> None:
+    route = router.get("/droplets").mock(
+        side_effect=[
+            httpx.Response(503, headers={"retry-after": "0.3"}, text="maintenance"),
+            httpx.Response(200, json=load("droplets_list")),
+        ]
+    )
+    async with connected(include_gpus="false") as provider:
+        started = anyio.current_time()
+        assert len(await provider.list_vms()) == 3
+        assert anyio.current_time() - started >= 0.3
+    assert route.call_count == 2
+
+
+@pytest.mark.anyio
+async def test_disconnect_during_a_call_is_not_connected_error(router: respx.MockRouter) -> None:
+    serve(
+        router, DropletsApi([droplet(i + 1, f"vm-{i}") for i in range(30)], page_size=5, delay=0.05)
+    )
+    async with connected(include_gpus="false", max_concurrency="1") as provider:
+        failure: list[BaseException] = []
+
+        async def list_all() -> None:
+            try:
+                await provider.list_vms()
+            except Exception as exc:
+                failure.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(list_all)
+            await anyio.sleep(0.08)  # page 2 is in flight; pages 3-6 are still to be sent
+            await provider.disconnect()
+    assert [type(exc).__name__ for exc in failure] == ["NotConnectedError"]
+
+
+@pytest.mark.anyio
 async def test_persistent_5xx_is_provider_unavailable_after_the_retry_budget(
     router: respx.MockRouter,
 ) -> None:

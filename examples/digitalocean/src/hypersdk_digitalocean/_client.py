@@ -22,12 +22,14 @@ import httpx
 import hypersdk
 from hypersdk import (
     HyperSDKError,
+    NotConnectedError,
     ProviderAPIError,
     RateLimitError,
     Secret,
     error_for_exception,
     error_for_response,
     json_body,
+    parse_retry_after,
 )
 from hypersdk_digitalocean._mapping import Droplet, decode_page
 from hypersdk_digitalocean._version import __version__
@@ -251,6 +253,15 @@ class Api:
             await self.limiter.acquire(operation)
             try:
                 response = await self.http.request(method, path, params=params, json=json)
+            except RuntimeError:
+                if not self.http.is_closed:
+                    raise
+                # disconnect() ran while this call was waiting.
+                raise NotConnectedError(
+                    f"{PROVIDER} {operation}: the provider was disconnected during the call",
+                    provider=PROVIDER,
+                    operation=operation,
+                ) from None
             except httpx.HTTPError as exc:
                 error = error_for_exception(exc, provider=PROVIDER, operation=operation)
                 delay = self._backoff(retries)
@@ -298,7 +309,9 @@ class Api:
                     continue
                 raise error
             if status in _RETRYABLE_STATUS and idempotent:
-                delay = self._backoff(retries)
+                # A 503 may say when to come back; otherwise back off exponentially.
+                asked = parse_retry_after(response.headers.get("retry-after"))
+                delay = max(self._backoff(retries), asked or 0.0)
                 if retries < settings.max_retries and waited + delay <= settings.max_retry_wait:
                     self._logger.warning(
                         "%s %s: HTTP %d; retry %d/%d in %.2f s",

@@ -289,14 +289,33 @@ async def test_a_snapshot_that_never_finishes_times_out(
 
 
 @pytest.mark.anyio
+async def test_a_snapshot_that_is_listed_a_moment_late_is_found(
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
+) -> None:
+    looks: list[int] = []
+
+    def late(request: httpx.Request) -> httpx.Response:
+        looks.append(1)
+        listed = actions.snapshots if len(looks) > 1 else []
+        return httpx.Response(200, json={"snapshots": listed, "links": {}, "meta": {}})
+
+    router["snapshots"].mock(side_effect=late)
+    async with connected() as provider:
+        result = await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert result.metadata["snapshot_id"] == "6372321"
+    assert len(looks) == 2
+
+
+@pytest.mark.anyio
 async def test_a_snapshot_that_cannot_be_found_is_an_export_error(
-    actions: ActionsApi, tmp_path: Path
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
 ) -> None:
     actions.snapshot_appears = False
     async with connected() as provider:
         with pytest.raises(ExportError, match=f"no snapshot named '{SNAPSHOT_NAME}'"):
             await provider.export_vm(DROPLET_ID, options(tmp_path))
     assert not (tmp_path / "out").exists()
+    assert router["snapshots"].call_count == 3
 
 
 @pytest.mark.anyio

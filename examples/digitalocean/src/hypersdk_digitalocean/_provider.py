@@ -65,6 +65,7 @@ CAPABILITIES: Final = ExportCapabilities(
 
 _DROPLET_ID: Final = re.compile(r"[0-9]{1,19}")
 _GLOB_CHARS: Final = frozenset("*?[")
+_SNAPSHOT_LOOKUPS: Final = 3
 
 
 @attrs.frozen(kw_only=True)
@@ -547,6 +548,27 @@ class _Export:
 
     async def _find_snapshot(self) -> dict[str, object]:
         self.progress.update("locating", 88.0, f"looking up snapshot {self.snapshot_name!r}")
+        for attempt in range(_SNAPSHOT_LOOKUPS):
+            if attempt:
+                # The list can lag the completed action by a moment.
+                await anyio.sleep(self.api.settings.poll_interval)
+            found = await self._snapshots_named(self.snapshot_name)
+            if found:
+                # Several with one name (a reused snapshot_name): the newest is ours.
+                newest = max(
+                    found, key=lambda item: (str(item.get("created_at", "")), str(item.get("id")))
+                )
+                _int_id(newest.get("id"))
+                return newest
+        raise ExportError(
+            f"digitalocean export_vm: the snapshot action {self.action_id} completed but no "
+            f"snapshot named {self.snapshot_name!r} is listed for droplet {self.identifier} "
+            f"after {_SNAPSHOT_LOOKUPS} looks; look for it in the control panel",
+            provider=PROVIDER,
+            operation="export_vm",
+        )
+
+    async def _snapshots_named(self, name: str) -> list[dict[str, object]]:
         found: list[dict[str, object]] = []
         page = 1
         while True:
@@ -560,27 +582,13 @@ class _Export:
             )
             snapshots = _list(body["snapshots"])
             found += [
-                item
-                for item in snapshots
-                if isinstance(item, dict) and item.get("name") == self.snapshot_name
+                item for item in snapshots if isinstance(item, dict) and item.get("name") == name
             ]
             links = body.get("links")
             pages = links.get("pages") if isinstance(links, dict) else None
             if not snapshots or not (isinstance(pages, dict) and pages.get("next")):
-                break
+                return found
             page += 1
-        if not found:
-            raise ExportError(
-                f"digitalocean export_vm: the snapshot action {self.action_id} completed but "
-                f"no snapshot named {self.snapshot_name!r} is listed for droplet "
-                f"{self.identifier}; look for it in the control panel",
-                provider=PROVIDER,
-                operation="export_vm",
-            )
-        # Several with one name (a reused snapshot_name): the newest is ours.
-        newest = max(found, key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))))
-        _int_id(newest.get("id"))
-        return newest
 
     async def _write(self, vm: VMInfo, data: bytes) -> Path:
         written: list[Path] = []

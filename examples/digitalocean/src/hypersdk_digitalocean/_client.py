@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -45,6 +46,7 @@ __all__ = ["PER_PAGE", "Api", "RateLimiter", "user_agent"]
 PROVIDER: Final = "digitalocean"
 PER_PAGE: Final = 200  # the API's maximum
 _RETRYABLE_STATUS: Final = frozenset({500, 502, 503, 504})
+_CONVERT_CHUNK: Final = 20  # droplets mapped between two checkpoints (about 2 ms)
 
 _T = TypeVar("_T")
 
@@ -439,9 +441,15 @@ class Api:
         hypersdk.raise_for_response(response, provider=PROVIDER, operation=operation)
         decoded = decode_page(response.content, operation=operation)
         del response  # the raw page can go before the droplets are mapped
-        return _Page(
-            convert(decoded.droplets), len(decoded.droplets), decoded.total, decoded.has_next
-        )
+        droplets = decoded.droplets
+        items: list[_T] = []
+        for start in range(0, len(droplets), _CONVERT_CHUNK):
+            # Mapping a page is CPU work; in small chunks, with a checkpoint between them,
+            # the other pages' requests go out and their responses come in meanwhile.
+            if start:
+                await anyio.lowlevel.checkpoint()
+            items += convert(droplets[start : start + _CONVERT_CHUNK])
+        return _Page(items, len(droplets), decoded.total, decoded.has_next)
 
 
 @attrs.frozen

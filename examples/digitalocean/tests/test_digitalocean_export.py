@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -412,3 +414,45 @@ async def test_a_5xx_on_the_snapshot_action_is_not_retried(
         with pytest.raises(Exception, match="Unexpected server-side error"):
             await provider.export_vm(DROPLET_ID, options(tmp_path))
     assert router["actions"].call_count == 1
+
+
+@pytest.mark.anyio
+async def test_without_hard_links_the_manifest_is_renamed_into_place(
+    actions: ActionsApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, destination: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    async with connected() as provider:
+        result = await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["example.com.snapshot.json"]
+    data = (tmp_path / "out" / result.files[0]).read_bytes()
+    assert result.checksum == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.anyio
+async def test_a_full_disk_is_an_export_error_without_files(
+    actions: ActionsApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle: int, mode: str) -> None:
+            self.stream = real_fdopen(handle, mode)
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.stream.close()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
+    async with connected() as provider:
+        with pytest.raises(ExportError, match="No space left on device"):
+            await provider.export_vm(DROPLET_ID, options(tmp_path, shutdown="true"))
+    assert actions.kinds == ["shutdown", "snapshot", "power_on"]
+    assert list((tmp_path / "out").iterdir()) == []

@@ -137,11 +137,17 @@ def write_manifest(directory: Path, name: str, data: bytes) -> Path:
 
 def _write_part(directory: Path, data: bytes) -> Path:
     handle, part_name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    return Path(part_name)
+    part = Path(part_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise
+    return part
 
 
 def _link(part: Path, destination: Path) -> bool:

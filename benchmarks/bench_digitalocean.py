@@ -9,8 +9,10 @@ script sets them on the driver's connection object and rebuilds it: no patching 
 The fake runs in its own processes (one per per-request delay), serves 200 droplets a
 page shaped like DigitalOcean's own example droplet, with ``meta.total`` and absolute
 ``links.pages.next``/``last``. Each client run is a fresh child process that reports the
-time its listing took (imports and process start excluded) and its peak RSS; runs
-alternate client and delay. Usage::
+time its listing took (process start, imports, building the client and the plugin's
+``connect`` excluded) and its peak RSS (``ru_maxrss``, imports included); runs alternate
+client and delay. The plugin returns ``VMInfo`` objects (GPU listing included), pydo raw
+dicts, Libcloud ``Node`` objects. Usage::
 
     pip install -e . -e examples/digitalocean pydo apache-libcloud
     python benchmarks/bench_digitalocean.py                 # 10,000 droplets, 5 rounds

@@ -274,3 +274,29 @@ async def test_the_token_never_appears_in_logs_errors_or_urls(
     assert any("HTTP 429" in text for text in texts)
     leaked = [text for text in texts if re.search(r"dop_v1_(0123|bad)", text)]
     assert leaked == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "insecure", "verified"),
+    [
+        ("https://api.digitalocean.com", False, True),
+        ("https://do-proxy.example", True, False),
+        ("http://127.0.0.1:8080", False, False),  # no TLS, no CA bundle to load
+    ],
+)
+def test_tls_verification_follows_the_endpoint_and_insecure(
+    endpoint: str, insecure: bool, verified: bool
+) -> None:
+    import ssl
+
+    from hypersdk_digitalocean._client import _tls
+    from hypersdk_digitalocean._settings import settings_from_config
+
+    config = ProviderConfig(
+        type="digitalocean", endpoint=endpoint, insecure=insecure, metadata=FAST
+    )
+    context = _tls(settings_from_config(config))
+    assert isinstance(context, ssl.SSLContext) == verified
+    if verified:
+        assert isinstance(context, ssl.SSLContext)
+        assert context.verify_mode is ssl.CERT_REQUIRED

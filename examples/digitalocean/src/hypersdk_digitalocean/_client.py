@@ -69,6 +69,13 @@ def _verified_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _tls(settings: Settings) -> ssl.SSLContext | bool:
+    # Plain http (a loopback endpoint) needs no CA bundle: do not pay for loading one.
+    if not settings.base_url.startswith("https:"):
+        return False
+    return _verified_ssl_context() if settings.verify else False
+
+
 class _BearerAuth(httpx.Auth):
     """Adds ``Authorization: Bearer`` at send time; the token lives in a Secret until then."""
 
@@ -185,7 +192,7 @@ class Api:
             auth=_BearerAuth(settings.token),
             headers={"User-Agent": user_agent(), "Accept": "application/json"},
             timeout=settings.http_timeout(),
-            verify=_verified_ssl_context() if settings.verify else False,
+            verify=_tls(settings),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
             transport=transport,

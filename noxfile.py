@@ -1,4 +1,7 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s typecheck``, ``nox -s lint``, ``nox -s demo``."""
+"""Developer tasks. ``nox`` alone runs the whole check (lint, typecheck, tests).
+
+Sessions: ``demo`` (the main job), ``tests``, ``typecheck``, ``lint``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "typecheck", "lint"]
+# Lint and types first: the test run's summary is then the last thing printed.
+nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
 @nox.session
@@ -30,6 +34,13 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.8")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site into docs/_build/html; warnings are errors."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
 @nox.session

@@ -116,15 +116,15 @@ def error_for_response(
 ) -> HyperSDKError | None:
     """Return the hypersdk error a response stands for, or ``None`` for 1xx-3xx.
 
-    ========  ==================================================================
-    status    error
-    ========  ==================================================================
-    401, 403  :class:`AuthenticationError`
-    404       :class:`VMNotFoundError` when ``resource="vm"``, else ProviderAPIError
-    429       :class:`RateLimitError` with ``retry_after`` from ``Retry-After``
-    5xx       :class:`ProviderUnavailableError`
-    other 4xx :class:`ProviderAPIError`
-    ========  ==================================================================
+    =========  ==================================================================
+    status     error
+    =========  ==================================================================
+    401, 403   :class:`AuthenticationError`
+    404        :class:`VMNotFoundError` when ``resource="vm"``, else ProviderAPIError
+    429        :class:`RateLimitError` with ``retry_after`` from ``Retry-After``
+    5xx        :class:`ProviderUnavailableError`
+    other 4xx  :class:`ProviderAPIError`
+    =========  ==================================================================
 
     The message carries the provider, the operation, the status, the method and path
     and the API's own error text; never headers, the query string or a token.

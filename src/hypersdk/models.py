@@ -12,8 +12,6 @@ Only the identifying fields are required; every other field has a neutral defaul
 from __future__ import annotations
 
 import fnmatch
-import hmac
-import ipaddress
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,6 +95,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # pulls in OpenSSL: only when secrets are compared
+
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     def __hash__(self) -> int:
@@ -145,11 +145,13 @@ def _to_path(value: str | Path) -> Path:
 
 def _mapping_field() -> Any:
     # Read-only mappings are not hashable: leave them out of __hash__, keep them in __eq__.
-    return attrs.field(factory=dict, converter=v.to_mapping, validator=v.string_mapping, hash=False)
-
-
-def _strings_field() -> Any:
-    return attrs.field(factory=tuple, converter=v.to_tuple, validator=v.string_items)
+    return attrs.field(
+        factory=dict,
+        converter=v.to_mapping,
+        validator=v.string_mapping,
+        hash=False,
+        repr=lambda mapping: repr(dict(mapping)),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +193,8 @@ class ProviderConfig:
 
 
 def _ip_addresses(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    import ipaddress
+
     v.string_items(instance, attribute, value)
     for item in value:
         try:

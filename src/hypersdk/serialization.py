@@ -15,7 +15,6 @@ cattrs is imported on first use so ``import hypersdk`` stays cheap.
 from __future__ import annotations
 
 import functools
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -198,6 +197,8 @@ def _describe(exc: BaseException, type_: type | None) -> str:
 
 def to_json(model: object, *, indent: int | None = None, reveal_secrets: bool = False) -> str:
     """Return :func:`to_dict` of ``model`` as a JSON string."""
+    import json
+
     return json.dumps(
         to_dict(model, reveal_secrets=reveal_secrets), indent=indent, ensure_ascii=False
     )
@@ -209,6 +210,8 @@ def from_json(cls: type[_T], text: str | bytes) -> _T:
     Raises:
         ConfigurationError: the text is not JSON, or the data does not fit ``cls``.
     """
+    import json
+
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -352,7 +352,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "Create the client with httpx.Timeout(config.timeout or a default), never None.",
     ),
     _check(
-        "CONCURRENCY",
+        "CONCURRENT-CALLS",
         "hygiene",
         "Twenty tasks calling list_vms and get_vm at once on one provider all get correct results.",
         "Keep per-call state in local variables, not on self; share only the client.",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from hypersdk_testing._contract import CONTRACT_VERSION, ContractCheck
+from hypersdk_testing import _contract
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from hypersdk import ExportCapabilities
+    from hypersdk_testing._contract import ContractCheck
 
 __all__ = ["Action", "decide", "claims"]
 
@@ -43,11 +44,13 @@ def decide(
     capabilities: ExportCapabilities | None,
     exclusions: Mapping[str, object],
     pinned_version: object = None,
-    current_version: int = CONTRACT_VERSION,
+    current_version: int | None = None,
 ) -> tuple[Action, str]:
     """Return what to do with ``check`` for a plugin, and the reason in words.
 
     The rules, first match wins:
+
+    ``current_version`` defaults to :data:`~hypersdk_testing.CONTRACT_VERSION`.
 
     1. A ``pinned_version`` that is not an integer from 1 to ``current_version``: ERROR.
     2. The check is in ``exclusions`` with an empty or non-string reason: ERROR.
@@ -64,6 +67,8 @@ def decide(
     ...     supported_formats=("raw",)), exclusions={})
     (<Action.SKIP: 'skip'>, 'not claimed: PLUGIN_INFO.capabilities.supports_compression is False')
     """
+    if current_version is None:
+        current_version = _contract.CONTRACT_VERSION
     if pinned_version is not None and (
         type(pinned_version) is not int or not 1 <= pinned_version <= current_version
     ):

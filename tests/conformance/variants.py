@@ -23,6 +23,7 @@ from hypersdk import (
     AuthenticationError,
     ExportCapabilities,
     HyperSDKError,
+    PluginMetadata,
     ProviderAPIError,
     ProviderType,
     RateLimitError,
@@ -121,6 +122,14 @@ class WrongType(RefcloudProvider):
     @property
     def type(self) -> ProviderType:
         return ProviderType("refcloud-v2")
+
+
+class EmptyName(RefcloudProvider):
+    """Has no display name."""
+
+    @property
+    def name(self) -> str:
+        return " "
 
 
 class ClaimsMoreThanInfo(RefcloudProvider):
@@ -368,6 +377,7 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider], str]] = {
     "get_drops_addresses": (GetDropsAddresses, "GET-AGREES"),
     "swallows_404": (Swallows404, "GET-NOT-FOUND"),
     "case_sensitive_search": (CaseSensitiveSearch, "SEARCH-SEMANTICS"),
+    "empty_name": (EmptyName, "IDENTITY-NAME"),
     "wrong_type": (WrongType, "IDENTITY-TYPE"),
     "claims_more_than_info": (ClaimsMoreThanInfo, "IDENTITY-CAPABILITIES"),
     "no_config_check": (NoConfigCheck, "LIFECYCLE-MISSING-CONFIG"),
@@ -392,25 +402,37 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider], str]] = {
     "token_in_url": (TokenInURL, "SECRET-URL"),
     "calls_unmocked_host": (CallsUnmockedHost, "HTTP-MOCKED"),
     "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
-    "shared_pagination_state": (SharedPaginationState, "CONCURRENCY"),
+    "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),
 }
 """Variant name -> (provider class, the check ID that must fail for it)."""
 
 
-def plugin_module(name: str, provider: type[RefcloudProvider]) -> types.ModuleType:
+def plugin_module(
+    name: str,
+    provider: type[RefcloudProvider] = RefcloudProvider,
+    info: PluginMetadata = reference_provider.PLUGIN_INFO,
+) -> types.ModuleType:
     """A plugin module (PLUGIN_INFO + new_provider) whose provider is ``provider``."""
     module = types.ModuleType(f"refcloud_variant_{name}")
 
     def new_provider(config: ProviderConfig, logger: logging.Logger) -> Provider:
         return provider(config, logger)
 
-    module.PLUGIN_INFO = reference_provider.PLUGIN_INFO  # type: ignore[attr-defined]
+    module.PLUGIN_INFO = info  # type: ignore[attr-defined]
     module.new_provider = new_provider  # type: ignore[attr-defined]
     return module
 
 
 def conformance_class(name: str, **knobs: Any) -> type[RefcloudConformance]:
-    """The conformance class of variant ``name`` (``"reference"`` for the reference)."""
-    module = reference_provider if name == "reference" else plugin_module(name, VARIANTS[name][0])
+    """The conformance class of variant ``name`` (``"reference"`` for the reference).
+
+    ``knobs`` become class attributes; ``info=`` replaces the plugin's PLUGIN_INFO.
+    """
+    info = knobs.pop("info", None)
+    if name == "reference" and info is None:
+        module = reference_provider
+    else:
+        provider = RefcloudProvider if name == "reference" else VARIANTS[name][0]
+        module = plugin_module(name, provider, info or reference_provider.PLUGIN_INFO)
     attributes: dict[str, Any] = {"plugin": module, **knobs}
     return type(f"Test_{name}", (RefcloudConformance,), attributes)

@@ -1,4 +1,4 @@
-"""SECRET-*, HTTP-*, CONCURRENCY: the provider keeps its token, its traffic and its state tidy."""
+"""SECRET-*, HTTP-*, CONCURRENT-CALLS: the provider keeps its token, traffic and state tidy."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def http_timeouts(h: Harness) -> None:
             )
 
 
-@implements("CONCURRENCY")
+@implements("CONCURRENT-CALLS")
 def concurrency(h: Harness) -> None:
     world = h.world(2 * h.suite.page_size + 1)
 

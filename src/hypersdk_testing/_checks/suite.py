@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import attrs
 
 from hypersdk import VMInfo
+from hypersdk_testing import _contract
 from hypersdk_testing._checks._registry import implements
-from hypersdk_testing._contract import CONTRACT_VERSION, check_by_id
+from hypersdk_testing._contract import check_by_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,8 +36,9 @@ def suite_config(h: Harness) -> None:
         if not isinstance(reason, str) or not reason.strip():
             problems.append(f"exclusions[{check_id!r}] needs a written reason")
     pinned = suite.contract_version
-    if pinned is not None and (type(pinned) is not int or not 1 <= pinned <= CONTRACT_VERSION):
-        problems.append(f"contract_version = {pinned!r}: must be None or 1..{CONTRACT_VERSION}")
+    newest = _contract.CONTRACT_VERSION
+    if pinned is not None and (type(pinned) is not int or not 1 <= pinned <= newest):
+        problems.append(f"contract_version = {pinned!r}: must be None or 1..{newest}")
     if type(suite.page_size) is not int or suite.page_size < 1:
         problems.append(f"page_size = {suite.page_size!r}: must be an integer >= 1")
     known = {field.name for field in attrs.fields(VMInfo)}

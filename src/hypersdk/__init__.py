@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         parse_retry_after,
         raise_for_response,
     )
+    from hypersdk.plugins import PluginConfig, PluginInfo, PluginManager, PluginStatus
 
 __all__ = [
     "__version__",
@@ -100,6 +101,11 @@ __all__ = [
     "ExportResult",
     "ExportCapabilities",
     "PluginMetadata",
+    # plugins (load on first use)
+    "PluginManager",
+    "PluginConfig",
+    "PluginInfo",
+    "PluginStatus",
     # serialization
     "to_dict",
     "from_dict",
@@ -155,18 +161,26 @@ _LAZY_HTTP = frozenset(
     }
 )
 
+_LAZY_PLUGINS = frozenset({"PluginManager", "PluginConfig", "PluginInfo", "PluginStatus"})
+
+
+_LAZY_MODULES = {
+    **dict.fromkeys(_LAZY_HTTP, "hypersdk._http"),
+    **dict.fromkeys(_LAZY_PLUGINS, "hypersdk.plugins"),
+}
 
 if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them
 
     def __getattr__(name: str) -> Any:
-        if name in _LAZY_HTTP:
-            from hypersdk import _http
+        module_name = _LAZY_MODULES.get(name)
+        if module_name is None:
+            raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
+        import importlib
 
-            value = getattr(_http, name)
-            globals()[name] = value
-            return value
-        raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_HTTP)
+    return sorted(set(globals()) | set(_LAZY_MODULES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TypeAlias
@@ -13,6 +14,8 @@ from hypersdk.models import ExportCapabilities, ProviderConfig, ProviderType
 from hypersdk.providers import BlockingProvider, Provider, as_async_provider
 
 __all__ = ["Registry", "ProviderFactory"]
+
+_log = logging.getLogger("hypersdk.registry")
 
 ProviderFactory: TypeAlias = Callable[[ProviderConfig], Provider | BlockingProvider]
 """Builds a provider from its config (no I/O: ``connect`` does that)."""
@@ -74,11 +77,15 @@ class Registry:
                     "unregister it first or pass replace=True"
                 )
             self._entries[key] = _Entry(factory, capabilities)
+        _log.debug("registered provider type %r", key)
 
     def unregister(self, provider_type: ProviderType | str) -> bool:
         """Remove ``provider_type``; return whether it was registered."""
         with self._lock:
-            return self._entries.pop(ProviderType(provider_type), None) is not None
+            removed = self._entries.pop(ProviderType(provider_type), None) is not None
+        if removed:
+            _log.debug("unregistered provider type %r", provider_type)
+        return removed
 
     def is_registered(self, provider_type: ProviderType | str) -> bool:
         """Return whether ``provider_type`` has a factory."""

@@ -1,0 +1,41 @@
+"""The plugin system: find provider plugins, load the good ones, keep them current.
+
+A plugin is a module or package exposing ``PLUGIN_INFO: hypersdk.PluginMetadata`` and
+``new_provider(config, logger) -> Provider | BlockingProvider``. It is found through the
+``hypersdk.providers`` entry-point group and in plugin directories (see
+:class:`PluginConfig`)::
+
+    from hypersdk.plugins import PluginConfig, PluginManager
+
+    manager = PluginManager(PluginConfig(directories=["/opt/acme/plugins"]))
+    for info in manager.load_all():
+        print(info.name, info.status, info.error or "")
+    provider = manager.registry.create("acme", hypersdk.ProviderConfig(type="acme"))
+
+Private modules do the work: ``_discovery`` (finding, no imports), ``_security``
+(ownership, permissions, digests), ``_loader`` (private module names, no ``sys.path``
+changes), ``_validate`` (the module contract), ``_manager`` (lifecycle) and ``_watch``
+(hot reload with ``watchfiles``).
+"""
+
+from __future__ import annotations
+
+from hypersdk.plugins._config import SYSTEM_PLUGIN_DIRECTORIES, PluginConfig
+from hypersdk.plugins._discovery import ENTRY_POINT_GROUP
+from hypersdk.plugins._info import PluginInfo, PluginKind, PluginStats, PluginStatus
+from hypersdk.plugins._manager import PluginManager
+from hypersdk.plugins._security import plugin_digest
+from hypersdk.plugins._watch import PluginEvent
+
+__all__ = [
+    "PluginManager",
+    "PluginConfig",
+    "PluginInfo",
+    "PluginStatus",
+    "PluginStats",
+    "PluginKind",
+    "PluginEvent",
+    "plugin_digest",
+    "ENTRY_POINT_GROUP",
+    "SYSTEM_PLUGIN_DIRECTORIES",
+]

@@ -1,0 +1,230 @@
+"""``PluginConfig``: where plugins are looked for and which of them may load."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from hypersdk import _validation as v
+from hypersdk.errors import ConfigurationError
+
+__all__ = ["PluginConfig", "SYSTEM_PLUGIN_DIRECTORIES"]
+
+SYSTEM_PLUGIN_DIRECTORIES: Final[tuple[Path, ...]] = (
+    Path("/usr/local/lib/hypersdk/plugins"),
+    Path("/usr/lib/hypersdk/plugins"),
+    Path("~/.hypersdk/plugins"),
+)
+"""The standard plugin directories, scanned in this order (``~`` is expanded at scan time)."""
+
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _paths(field: str, value: object) -> tuple[Path, ...]:
+    items: Iterable[object]
+    if isinstance(value, str | os.PathLike):
+        items = (value,)
+    elif isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
+        items = value
+    else:
+        raise ConfigurationError(
+            f"PluginConfig.{field}: must be a sequence of paths, got {value!r}"
+        )
+    paths = []
+    for index, item in enumerate(items):
+        text = os.fspath(item) if isinstance(item, str | os.PathLike) else None
+        if not isinstance(text, str) or not text or "\x00" in text:
+            raise ConfigurationError(
+                f"PluginConfig.{field}[{index}]: must be a non-empty path, got {item!r}"
+            )
+        paths.append(Path(text))
+    return tuple(paths)
+
+
+def _to_directories(value: object) -> tuple[Path, ...]:
+    return _paths("directories", value)
+
+
+def _to_system_directories(value: object) -> tuple[Path, ...]:
+    return _paths("system_directories", value)
+
+
+def _names(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    v.string_items(instance, attribute, value)
+    for item in value:
+        if not item.strip():
+            v.fail(instance, attribute, "a sequence of non-empty plugin names", item)
+
+
+def _to_digests(value: Iterable[str]) -> tuple[str, ...]:
+    items: tuple[object, ...] = v.to_tuple(value)
+    # Digests are compared case-insensitively: `sha256sum` prints lower case, others don't.
+    return tuple(item.lower() if isinstance(item, str) else item for item in items)  # type: ignore[misc]
+
+
+def _digests(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    v.string_items(instance, attribute, value)
+    for item in value:
+        if not _SHA256.fullmatch(item):
+            v.fail(instance, attribute, "a sequence of 64-character SHA-256 hex digests", item)
+
+
+@attrs.frozen(kw_only=True)
+class PluginConfig:
+    """How a :class:`~hypersdk.PluginManager` finds plugins and which ones it may load.
+
+    Directories are scanned in this order: ``system_directories`` (by default
+    ``/usr/local/lib/hypersdk/plugins``, ``/usr/lib/hypersdk/plugins``,
+    ``~/.hypersdk/plugins``), each entry of ``$HYPERSDK_PLUGIN_PATH``, then
+    ``directories``. Installed packages are found through the ``hypersdk.providers``
+    entry-point group first, when ``entry_points`` is true. ``./plugins`` is never scanned
+    unless you list it: loading code from the working directory by default is a hole.
+
+    Attributes:
+        enabled: ``False`` turns the plugin system off (``load_all`` loads nothing).
+        directories: Extra plugin directories, scanned last.
+        enabled_list: When not empty, only these plugins may load (it wins over
+            ``disabled_list``). Entries are plugin names (file stem, package folder or
+            entry-point name) or full source paths.
+        disabled_list: Plugins that must not load; their code is never imported.
+        hot_reload: Whether :meth:`PluginManager.watch` watches the plugin directories.
+        entry_points: Whether installed packages are searched through entry points.
+        sha256_allowlist: When not empty, a directory plugin loads only if its SHA-256
+            digest (see :func:`hypersdk.plugins.plugin_digest`) is listed.
+        system_directories: The standard directories; set ``()`` to scan only what you
+            configure (tests, sandboxes).
+        reload_debounce: Seconds of quiet the watcher waits for before acting on changes.
+
+    >>> config = PluginConfig(directories=["./plugins"], disabled_list=["legacy"])
+    >>> config.hot_reload
+    False
+    """
+
+    enabled: bool = attrs.field(default=True, validator=v.boolean)
+    directories: tuple[Path, ...] = attrs.field(factory=tuple, converter=_to_directories)
+    enabled_list: tuple[str, ...] = attrs.field(
+        factory=tuple, converter=v.to_tuple, validator=_names
+    )
+    disabled_list: tuple[str, ...] = attrs.field(
+        factory=tuple, converter=v.to_tuple, validator=_names
+    )
+    hot_reload: bool = attrs.field(default=False, validator=v.boolean)
+    entry_points: bool = attrs.field(default=True, validator=v.boolean)
+    sha256_allowlist: tuple[str, ...] = attrs.field(
+        factory=tuple, converter=_to_digests, validator=_digests
+    )
+    system_directories: tuple[Path, ...] = attrs.field(
+        default=SYSTEM_PLUGIN_DIRECTORIES, converter=_to_system_directories
+    )
+    reload_debounce: float = attrs.field(default=0.3, validator=v.non_negative_seconds)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], *, base: Path | None = None) -> PluginConfig:
+        """Build a config from a mapping such as a parsed TOML table.
+
+        Relative ``directories`` are resolved against ``base`` when given (the folder of
+        the file they came from), so a config file means the same from any working
+        directory.
+
+        Raises:
+            ConfigurationError: an unknown key (the message suggests the closest one) or
+                a value of the wrong kind.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"plugin configuration: must be a table/mapping, got {type(data).__name__}"
+            )
+        allowed = [field.name for field in attrs.fields(cls)]
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigurationError(
+                    f"plugin configuration: unknown key {key!r}{hint} "
+                    f"Allowed keys: {', '.join(allowed)}"
+                )
+        values: dict[str, Any] = dict(data)
+        if base is not None:
+            for key in ("directories", "system_directories"):
+                if key in values:
+                    converted = _paths(key, values[key])
+                    values[key] = tuple(
+                        path if path.is_absolute() or str(path).startswith("~") else base / path
+                        for path in converted
+                    )
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> PluginConfig:
+        """Read a config from a TOML file.
+
+        The settings live in a ``[plugins]`` table, or at the top level of a file that has
+        no ``plugins`` key::
+
+            [plugins]
+            directories = ["plugins"]          # relative to this file
+            disabled_list = ["legacy"]
+            hot_reload = true
+            sha256_allowlist = ["9f86d081884c7d65..."]
+
+        Raises:
+            ConfigurationError: the file is missing or unreadable, is not valid TOML (the
+                message gives the line), or holds an invalid setting (the message names
+                the file and the key).
+        """
+        import tomllib
+
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"plugin config file {file}: cannot be read ({exc}); "
+                "check the path passed to PluginConfig.from_toml"
+            ) from exc
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"plugin config file {file}: invalid TOML: {exc}") from exc
+        table: object = document.get("plugins", document)
+        if not isinstance(table, Mapping):
+            raise ConfigurationError(
+                f"plugin config file {file}: 'plugins' must be a table ([plugins]), "
+                f"got {type(table).__name__}"
+            )
+        try:
+            return cls.from_mapping(table, base=file.parent.absolute())
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"plugin config file {file}: {exc}") from exc
+
+    def scan_directories(self) -> tuple[Path, ...]:
+        """The plugin directories in scan order, ``~`` expanded and duplicates removed.
+
+        Reads ``$HYPERSDK_PLUGIN_PATH`` now, so a change of the environment is seen by the
+        next scan.
+        """
+        from_env = tuple(
+            Path(entry)
+            for entry in os.environ.get("HYPERSDK_PLUGIN_PATH", "").split(os.pathsep)
+            if entry.strip()
+        )
+        seen: set[Path] = set()
+        ordered: list[Path] = []
+        for directory in (*self.system_directories, *from_env, *self.directories):
+            expanded = directory.expanduser().absolute()
+            if expanded not in seen:
+                seen.add(expanded)
+                ordered.append(expanded)
+        return tuple(ordered)
+
+    def allows(self, name: str, source: str) -> bool:
+        """Whether the enabled/disabled lists let the plugin ``name`` at ``source`` load."""
+        if self.enabled_list:
+            return name in self.enabled_list or source in self.enabled_list
+        return name not in self.disabled_list and source not in self.disabled_list

@@ -116,7 +116,10 @@ def test_a_plugin_needing_a_newer_sdk_fails_identity_loads(pytester: pytest.Pyte
     run(pytester, "--hypersdk-check=IDENTITY-LOADS")
     outcome = report(pytester)["IDENTITY-LOADS"]
     assert outcome["status"] == "failed"
-    assert "min_sdk_version is 99.0" in str(outcome["reason"])
+    assert (
+        "IncompatiblePluginError: plugin module refcloud_variant_reference needs hypersdk >= 99.0"
+        in str(outcome["reason"])
+    )
 
 
 def test_checks_newer_than_the_pin_only_warn(

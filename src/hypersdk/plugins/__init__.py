@@ -23,12 +23,14 @@ from __future__ import annotations
 from hypersdk.plugins._config import SYSTEM_PLUGIN_DIRECTORIES, PluginConfig
 from hypersdk.plugins._discovery import ENTRY_POINT_GROUP
 from hypersdk.plugins._info import PluginInfo, PluginKind, PluginStats, PluginStatus
-from hypersdk.plugins._manager import PluginManager
+from hypersdk.plugins._manager import CHECKS, PluginCheck, PluginManager
 from hypersdk.plugins._security import plugin_digest
 from hypersdk.plugins._watch import PluginEvent
 
 __all__ = [
     "PluginManager",
+    "PluginCheck",
+    "CHECKS",
     "PluginConfig",
     "PluginInfo",
     "PluginStatus",

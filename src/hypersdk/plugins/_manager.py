@@ -60,6 +60,42 @@ class _Prepared:
     digest: str
 
 
+CHECK_FOUND = "found: a .py file, a package folder or an importable module"
+CHECK_SAFE_FILE = "safe file: owned by you or root, not writable by group/others"
+CHECK_ALLOWLIST = "allowlisted: SHA-256 in PluginConfig.sha256_allowlist"
+CHECK_IMPORT = "imports without raising"
+CHECK_CONTRACT = "contract: PLUGIN_INFO is a valid PluginMetadata, new_provider(config, logger)"
+CHECK_COMPATIBLE = "compatible: min_sdk_version and python_requires satisfied"
+CHECK_PROVIDER = "provider: new_provider builds it; type and capabilities match PLUGIN_INFO"
+CHECKS = (
+    CHECK_FOUND,
+    CHECK_SAFE_FILE,
+    CHECK_ALLOWLIST,
+    CHECK_IMPORT,
+    CHECK_CONTRACT,
+    CHECK_COMPATIBLE,
+    CHECK_PROVIDER,
+)
+"""The loading checks in the order they run (the file checks only for directory plugins)."""
+
+
+@attrs.frozen
+class PluginCheck:
+    """One loading check of :meth:`PluginManager.check_plugin`.
+
+    ``outcome`` is ``"pass"``, ``"fail"`` (``detail`` says what to fix) or ``"skip"``
+    (an earlier check failed, or the check does not apply to this kind of plugin).
+    """
+
+    name: str
+    outcome: str
+    detail: str = ""
+
+
+def _ignore(step: str) -> None:
+    """The default ``step`` callback of ``_prepare``."""
+
+
 def _label(candidate: Candidate) -> str:
     return f"{candidate.name!r} ({candidate.source})"
 
@@ -264,8 +300,14 @@ class PluginManager:
             )
             return stored
 
-    def _prepare(self, candidate: Candidate, generation: int) -> _Prepared:
-        """Import and validate ``candidate``; nothing is registered yet."""
+    def _prepare(
+        self, candidate: Candidate, generation: int, step: Callable[[str], None] = _ignore
+    ) -> _Prepared:
+        """Import and validate ``candidate``; nothing is registered yet.
+
+        ``step`` is told the name of each check (see :data:`CHECKS`) as it starts, so
+        :meth:`check_plugin` can say which one failed.
+        """
         from hypersdk.plugins import _loader
 
         label = _label(candidate)
@@ -275,9 +317,12 @@ class PluginManager:
             from hypersdk.plugins._security import read_snapshot
 
             assert candidate.path is not None
+            step(CHECK_SAFE_FILE)
             snapshot = read_snapshot(candidate.path)
             digest = snapshot.digest
             allowlist = self._config.sha256_allowlist
+            if allowlist:
+                step(CHECK_ALLOWLIST)
             if allowlist and digest not in allowlist:
                 raise PluginLoadError(
                     f"refusing plugin {label}: its SHA-256 {digest} is not in "
@@ -301,6 +346,7 @@ class PluginManager:
             def importer() -> Imported:
                 return _loader.import_module_plugin(candidate.name, fresh=generation > 0)
 
+        step(CHECK_IMPORT)
         try:
             imported = importer()
         except BaseException as exc:
@@ -315,9 +361,12 @@ class PluginManager:
                 operation="load",
             ) from exc
         try:
+            step(CHECK_CONTRACT)
             metadata, factory = check_contract(imported.target, label)
+            step(CHECK_COMPATIBLE)
             check_compatible(metadata, label)
             logger = logging.getLogger(f"hypersdk.plugins.{metadata.name}")
+            step(CHECK_PROVIDER)
             check_provider(factory, metadata, logger, label)
         except PluginError:
             imported.discard()
@@ -579,6 +628,45 @@ class PluginManager:
             prepared.imported.discard()
             raise
         return prepared
+
+    def check_plugin(self, target: str | os.PathLike[str]) -> list[PluginCheck]:
+        """Run every loading check on one plugin in isolation and report each.
+
+        The plugin is imported under a private name, validated and discarded again:
+        nothing is registered and :meth:`list_plugins` does not change. This is the
+        Python form of Go's ``go tool nm plugin.so | grep PluginInfo``, with reasons.
+
+        >>> for check in PluginManager().check_plugin("./my_plugin.py"):  # doctest: +SKIP
+        ...     print(check.outcome, check.name, check.detail)
+        """
+        started: list[str] = []
+        failure: PluginError | None = None
+        kind = "module"
+        try:
+            started.append(CHECK_FOUND)
+            candidate = self._candidate_for(target)
+            kind = candidate.kind
+            prepared = self._prepare(candidate, generation=0, step=started.append)
+        except PluginError as exc:
+            failure = exc
+        else:
+            prepared.imported.discard()
+        results: list[PluginCheck] = []
+        for name in CHECKS:
+            if name in started:
+                failed = failure is not None and name == started[-1]
+                detail = str(failure) if failed else ""
+                results.append(PluginCheck(name, "fail" if failed else "pass", detail))
+            elif failure is not None:
+                results.append(PluginCheck(name, "skip", "not run: an earlier check failed"))
+            else:
+                why = (
+                    "no allowlist configured"
+                    if name == CHECK_ALLOWLIST
+                    else f"not needed for a {kind.replace('_', '-')} plugin"
+                )
+                results.append(PluginCheck(name, "skip", why))
+        return results
 
     # -- hot reload ----------------------------------------------------------------------
 

@@ -192,3 +192,23 @@ def test_hypersdk_does_not_import_hypersdk_testing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_an_importable_plugin_goes_through_check_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypersdk.plugins import PluginManager
+    from hypersdk_testing._loader import plugin_problems
+
+    seen: list[str] = []
+    original = PluginManager.check_plugin
+
+    def spy(self: PluginManager, target: str) -> object:
+        seen.append(target)
+        return original(self, target)
+
+    monkeypatch.setattr(PluginManager, "check_plugin", spy)
+    assert plugin_problems(reference_provider) == []
+    assert seen == ["tests.conformance.reference_provider"]
+
+    monkeypatch.setattr(reference_provider, "PLUGIN_INFO", {"name": "refcloud"})
+    (problem,) = plugin_problems(reference_provider)
+    assert "PLUGIN_INFO must be a hypersdk.PluginMetadata, got dict" in problem

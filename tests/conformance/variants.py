@@ -32,7 +32,8 @@ from hypersdk import (
     VMInfo,
     VMNotFoundError,
 )
-from tests.conformance import reference_provider
+from tests.conformance import blocking_provider, reference_provider
+from tests.conformance.blocking_provider import BlockingRefcloud
 from tests.conformance.reference_provider import RefcloudProvider
 from tests.conformance.reference_suite import RefcloudConformance
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Mapping
 
-    from hypersdk import Provider, ProviderConfig
+    from hypersdk import BlockingProvider, Provider, ProviderConfig
 
 
 class DropsLastPage(RefcloudProvider):
@@ -368,7 +369,14 @@ class ChecksumOfWrongBytes(RefcloudProvider):
         return attrs.evolve(result, checksum=hashlib.sha256(result.files[0].encode()).hexdigest())
 
 
-VARIANTS: dict[str, tuple[type[RefcloudProvider], str]] = {
+class BlockingIgnoresCancellation(BlockingRefcloud):
+    """A BlockingProvider that never calls check_cancelled() while downloading."""
+
+    def _checkpoint(self) -> None:
+        pass
+
+
+VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]] = {
     "drops_last_page": (DropsLastPage, "LIST-COMPLETE"),
     "naive_datetimes": (NaiveDatetimes, "LIST-COMPLETE"),
     "resumes_from_stale_cursor": (ResumesFromStaleCursor, "LIST-STABLE"),
@@ -403,21 +411,25 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider], str]] = {
     "calls_unmocked_host": (CallsUnmockedHost, "HTTP-MOCKED"),
     "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
     "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),
+    "blocking_ignores_cancellation": (BlockingIgnoresCancellation, "EXPORT-CANCEL"),
 }
 """Variant name -> (provider class, the check ID that must fail for it)."""
 
 
 def plugin_module(
     name: str,
-    provider: type[RefcloudProvider] = RefcloudProvider,
-    info: PluginMetadata = reference_provider.PLUGIN_INFO,
+    provider: type[RefcloudProvider] | type[BlockingRefcloud] = RefcloudProvider,
+    info: PluginMetadata | None = None,
 ) -> types.ModuleType:
     """A plugin module (PLUGIN_INFO + new_provider) whose provider is ``provider``."""
     module = types.ModuleType(f"refcloud_variant_{name}")
 
-    def new_provider(config: ProviderConfig, logger: logging.Logger) -> Provider:
+    def new_provider(config: ProviderConfig, logger: logging.Logger) -> Provider | BlockingProvider:
         return provider(config, logger)
 
+    if info is None:
+        blocking = issubclass(provider, BlockingRefcloud)
+        info = (blocking_provider if blocking else reference_provider).PLUGIN_INFO
     module.PLUGIN_INFO = info  # type: ignore[attr-defined]
     module.new_provider = new_provider  # type: ignore[attr-defined]
     return module
@@ -433,6 +445,6 @@ def conformance_class(name: str, **knobs: Any) -> type[RefcloudConformance]:
         module = reference_provider
     else:
         provider = RefcloudProvider if name == "reference" else VARIANTS[name][0]
-        module = plugin_module(name, provider, info or reference_provider.PLUGIN_INFO)
+        module = plugin_module(name, provider, info)
     attributes: dict[str, Any] = {"plugin": module, **knobs}
     return type(f"Test_{name}", (RefcloudConformance,), attributes)

@@ -268,7 +268,10 @@ class Harness:
         """
         if cloud is None:
             cloud = FakeCloud(
-                vms if vms is not None else self.world(3), page_size=self.suite.page_size
+                vms if vms is not None else self.world(3),
+                page_size=self.suite.page_size,
+                auth_scheme=self.suite.auth_scheme,
+                auth_header=self.suite.auth_header,
             )
         config = self.suite.configure(cloud)
         self._tokens.add(cloud.token)

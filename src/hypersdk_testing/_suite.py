@@ -56,6 +56,12 @@ class ProviderConformance:
     world_sizes: ClassVar[tuple[int, ...] | None] = None
     """World sizes LIST-COMPLETE tries; ``None``: 0, 1, the page boundaries and 250."""
 
+    auth_header: ClassVar[str] = "Authorization"
+    """The header that carries the token (``FakeCloud.intercept`` checks it)."""
+
+    auth_scheme: ClassVar[str] = "Bearer"
+    """The scheme before the token in that header; ``""`` for the bare token."""
+
     exclusions: ClassVar[Mapping[str, str]] = {}
     """Check ID -> why it cannot apply to this plugin. A reason is required."""
 

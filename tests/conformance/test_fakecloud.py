@@ -137,3 +137,10 @@ def test_leftovers_are_created_things_never_deleted() -> None:
 def test_the_repr_shows_no_token() -> None:
     cloud = FakeCloud(WORLD)
     assert cloud.token not in repr(cloud)
+
+
+def test_the_token_header_and_scheme_are_configurable() -> None:
+    cloud = FakeCloud(WORLD, auth_header="X-Auth-Token", auth_scheme="")
+    bare = httpx.Request("GET", "https://api.test/v1", headers={"X-Auth-Token": cloud.token})
+    assert cloud.intercept(bare) is None
+    assert cloud.intercept(request(cloud)) is not None  # a bearer header is not what it wants

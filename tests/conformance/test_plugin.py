@@ -212,3 +212,25 @@ def test_an_importable_plugin_goes_through_check_plugin(monkeypatch: pytest.Monk
     monkeypatch.setattr(reference_provider, "PLUGIN_INFO", {"name": "refcloud"})
     (problem,) = plugin_problems(reference_provider)
     assert "PLUGIN_INFO must be a hypersdk.PluginMetadata, got dict" in problem
+
+
+def test_hypothesis_settings_follow_the_class_and_the_command_line() -> None:
+    from hypersdk_testing._suite import DEFAULT_MAX_EXAMPLES, set_cli_max_examples
+    from tests.conformance.variants import conformance_class
+
+    assert (
+        conformance_class("reference")().hypothesis_settings().max_examples == DEFAULT_MAX_EXAMPLES
+    )
+    assert conformance_class("reference", max_examples=7)().hypothesis_settings().max_examples == 7
+    set_cli_max_examples(3)
+    try:
+        assert (
+            conformance_class("reference", max_examples=7)().hypothesis_settings().max_examples == 3
+        )
+    finally:
+        set_cli_max_examples(None)
+
+
+def test_max_examples_on_the_command_line_must_be_positive(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--hypersdk-max-examples=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 __all__ = ["ContractViolation", "format_exchange", "redact", "violation_message"]
 
 _REDACTED: Final = "<redacted>"
-_SHOWN_EXCHANGES: Final = 8
+_SHOWN_EXCHANGES: Final = 12
 _BODY_PREVIEW: Final = 160
+_SMALL_BODY: Final = 80  # bodies this short are shown whatever the status
 
 
 class ContractViolation(AssertionError):
@@ -45,7 +46,8 @@ def _describe_response(response: httpx.Response | None) -> str:
     except Exception:  # a streamed body the provider has not read, or that broke
         return f"{response.status_code}, streamed body"
     text = f"{response.status_code}, {len(body)} bytes"
-    if response.status_code >= 400 or response.headers.get("retry-after"):
+    small = len(body) <= _SMALL_BODY
+    if small or response.status_code >= 400 or response.headers.get("retry-after"):
         preview = body[:_BODY_PREVIEW].decode("utf-8", "replace").replace("\n", " ")
         retry = response.headers.get("retry-after")
         text += f", Retry-After: {retry}" if retry else ""
@@ -64,9 +66,10 @@ def format_exchange(
     if not calls:
         return "  (no HTTP request was made)"
     shown = calls[-limit:]
-    lines = []
+    lines: list[str] = []
     if len(calls) > len(shown):
         lines.append(f"  ... {len(calls) - len(shown)} earlier requests not shown")
+    repeats = 0
     for request, response in shown:
         auth = request.headers.get("authorization")
         auth_note = ""
@@ -74,7 +77,16 @@ def format_exchange(
             scheme = auth.split(" ", 1)[0] if " " in auth else ""
             auth_note = f" [Authorization: {scheme + ' ' if scheme else ''}{_REDACTED}]"
         line = f"  {request.method} {request.url}{auth_note} -> {_describe_response(response)}"
-        lines.append(redact(line, secret_list))
+        line = redact(line, secret_list)
+        if lines and line == lines[-1]:
+            repeats += 1
+            continue
+        if repeats:
+            lines.append(f"  (the same again, {repeats} more time{'s' if repeats > 1 else ''})")
+            repeats = 0
+        lines.append(line)
+    if repeats:
+        lines.append(f"  (the same again, {repeats} more time{'s' if repeats > 1 else ''})")
     return "\n".join(lines)
 
 

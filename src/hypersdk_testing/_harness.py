@@ -329,6 +329,13 @@ class Harness:
         exchange = None
         if session is not None:
             exchange = format_exchange(session.exchange(), self.secrets)
+            served = len(session.exchange()) - len(session.cloud.unmatched)
+            if served > len(session.cloud.requests):
+                context = (context + "; " if context else "") + (
+                    f"{served - len(session.cloud.requests)} request(s) were served without "
+                    "cloud.intercept(request): call it first in every mock_api route, or "
+                    "tokens and injected faults are never checked"
+                )
             if session.cloud.unmatched:
                 unmatched = ", ".join(
                     f"{request.method} {request.url}" for request in session.cloud.unmatched[:3]

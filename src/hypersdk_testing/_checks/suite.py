@@ -26,6 +26,10 @@ def suite_config(h: Harness) -> None:
     problems: list[str] = []
     if not isinstance(getattr(suite, "plugin", None), types.ModuleType):
         problems.append("`plugin` must be the plugin module (plugin = my_plugin)")
+    for method in ("configure", "mock_api"):
+        # By name, not identity: the base class may come from a re-imported module.
+        if getattr(type(suite), method).__qualname__ == f"ProviderConformance.{method}":
+            problems.append(f"define {method}() (see docs/conformance.md, 'Running it')")
     reasons: Mapping[str, object] = suite.exclusions  # authors may write anything here
     for check_id, reason in reasons.items():
         try:

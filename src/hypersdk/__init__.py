@@ -72,6 +72,7 @@ from hypersdk.registry import ProviderFactory, Registry
 from hypersdk.serialization import from_dict, from_json, to_dict, to_json
 
 if TYPE_CHECKING:
+    from hypersdk import export as export
     from hypersdk._http import (
         error_for_exception,
         error_for_response,
@@ -172,6 +173,10 @@ _LAZY_MODULES = {
 if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them
 
     def __getattr__(name: str) -> Any:
+        if name == "export":  # the export toolkit subpackage, loaded on first use
+            import hypersdk.export
+
+            return hypersdk.export
         module_name = _LAZY_MODULES.get(name)
         if module_name is None:
             raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
@@ -183,4 +188,4 @@ if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an er
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES))
+    return sorted(set(globals()) | set(_LAZY_MODULES) | {"export"})

@@ -1,0 +1,69 @@
+"""The export toolkit: what a provider needs to write a VM export correctly.
+
+Fetching a large disk image well takes more than ``client.get``: a file name that
+cannot escape the output directory, a streaming download that is hashed as it arrives,
+resumed when the connection drops and retried when the API hiccups, a file that appears
+only when complete and verified, optional compression, honest progress. Each piece is
+a function here; :func:`export_disk_image` chains them for the common case::
+
+    from hypersdk.export import export_disk_image
+
+    result = await export_disk_image(
+        client, disk_url, options, provider="proxmox", vm_id=vm.id, vm_name=vm.name,
+        expected_sha256=digest, progress=progress,
+    )
+
+The toolkit is a library the provider calls; it never calls back into plugins.
+Retries are logged on the ``hypersdk.export`` logger.
+"""
+
+from __future__ import annotations
+
+from hypersdk.export._compress import (
+    COMPRESSION_ALGORITHMS,
+    CompressionResult,
+    compress_file,
+    compression_level,
+    compression_suffix,
+)
+from hypersdk.export._download import DEFAULT_CHUNK_SIZE, DownloadResult, download
+from hypersdk.export._export import export_disk_image
+from hypersdk.export._formats import (
+    DISK_FORMATS,
+    check_file_format,
+    detect_file_format,
+    detect_format,
+)
+from hypersdk.export._paths import DEFAULT_MAX_NAME_BYTES, export_file_path, safe_filename
+from hypersdk.export._progress import ProgressTracker
+from hypersdk.export._result import build_export_result, sha256_file
+from hypersdk.export._retry import RetryPolicy
+
+__all__ = [
+    # the whole job
+    "export_disk_image",
+    # file names
+    "safe_filename",
+    "export_file_path",
+    "DEFAULT_MAX_NAME_BYTES",
+    # downloads
+    "download",
+    "DownloadResult",
+    "RetryPolicy",
+    "DEFAULT_CHUNK_SIZE",
+    # compression
+    "compress_file",
+    "CompressionResult",
+    "compression_level",
+    "compression_suffix",
+    "COMPRESSION_ALGORITHMS",
+    # formats
+    "detect_format",
+    "detect_file_format",
+    "check_file_format",
+    "DISK_FORMATS",
+    # progress and results
+    "ProgressTracker",
+    "build_export_result",
+    "sha256_file",
+]

@@ -1,0 +1,25 @@
+"""Run-time argument checks: callers without a type checker pass anything."""
+
+from __future__ import annotations
+
+import math
+
+
+def is_int_between(value: object, low: int, high: int | None = None) -> bool:
+    """Whether ``value`` is an ``int`` (not ``bool``) in ``[low, high]``."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= low
+        and (high is None or value <= high)
+    )
+
+
+def is_seconds(value: object) -> bool:
+    """Whether ``value`` is a finite, non-negative number of seconds."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )

@@ -471,3 +471,42 @@ def machine_json(vm: VMInfo) -> Mapping[str, object]:
         "created_at": vm.created_at.isoformat() if vm.created_at else None,
         "updated_at": vm.updated_at.isoformat() if vm.updated_at else None,
     }
+
+
+class ToolkitRefcloudProvider(RefcloudProvider):
+    """The reference provider with export_vm built on hypersdk.export.export_disk_image.
+
+    The suite's export checks then vouch for the toolkit as a provider would use it.
+    """
+
+    async def export_vm(
+        self,
+        identifier: str,
+        options: ExportOptions,
+        *,
+        progress: ProgressReporter | None = None,
+    ) -> ExportResult:
+        from hypersdk.export import RetryPolicy, export_disk_image
+
+        self._check_format(options)
+        client = self._require("export_vm")
+        vm = await self.get_vm(identifier)
+        snapshot = await self._create_snapshot(vm)
+        try:
+            return await export_disk_image(
+                client,
+                f"/snapshots/{snapshot}/disk",
+                options,
+                provider=self.type,
+                vm_id=vm.id,
+                vm_name=vm.name,
+                progress=progress,
+                retry=RetryPolicy(wait_initial=0.01, wait_max=0.1, wait_jitter=0.0),
+            )
+        finally:
+            await self._delete_snapshot(snapshot)
+
+
+def new_toolkit_provider(config: ProviderConfig, logger: logging.Logger) -> Provider:
+    """A factory for :class:`ToolkitRefcloudProvider` (see test_reference.py)."""
+    return ToolkitRefcloudProvider(config, logger)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import types
 from typing import ClassVar
 
-from tests.conformance import blocking_provider
+from hypersdk_testing import CONTRACT
+from tests.conformance import blocking_provider, reference_provider
 from tests.conformance.reference_suite import RefcloudConformance
+from tests.conformance.variants import plugin_module
 
 
 class TestReferenceProvider(RefcloudConformance):
@@ -17,3 +19,17 @@ class TestBlockingReferenceProvider(RefcloudConformance):
     """The same contract against a BlockingProvider, driven through worker threads."""
 
     plugin: ClassVar[types.ModuleType] = blocking_provider
+
+
+class TestToolkitExports(RefcloudConformance):
+    """The export checks against export_vm written with hypersdk.export.export_disk_image."""
+
+    plugin: ClassVar[types.ModuleType] = plugin_module(
+        "toolkit", reference_provider.ToolkitRefcloudProvider
+    )
+
+
+# The other areas are the reference provider's own; only the export path differs here.
+for _check in CONTRACT:
+    if _check.area != "export":
+        setattr(TestToolkitExports, _check.test_name, None)

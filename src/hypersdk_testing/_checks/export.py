@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import itertools
 import lzma
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -358,10 +359,10 @@ def _decompress(data: bytes) -> tuple[str, bytes] | None:
     if data[:6] == b"\xfd7zXZ\x00":
         return "xz", lzma.decompress(data)
     if data[:4] == b"\x28\xb5\x2f\xfd":
-        try:
-            from compression import zstd  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:
-            return None
+        if sys.version_info >= (3, 14):
+            from compression import zstd
+        else:
+            from backports import zstd  # a hypersdk dependency below 3.14
         return "zstd", bytes(zstd.decompress(data))
     return None
 

@@ -26,6 +26,15 @@ _ORDER: Final = {check.id: index for index, check in enumerate(CONTRACT)}
 _REASON_LIMIT: Final = 8000
 
 
+def _headline(outcome: CheckOutcome) -> str:
+    """One line for a table: a violation's ``actual:`` line, else the reason's first line."""
+    lines = outcome.reason.splitlines()
+    for line in lines:
+        if outcome.status in ("failed", "warning") and line.startswith("actual:"):
+            return line.removeprefix("actual:").strip()
+    return lines[0] if lines else ""
+
+
 @attrs.define(kw_only=True)
 class CheckOutcome:
     """What happened to one check of one plugin."""
@@ -123,7 +132,7 @@ class Report:
                 "|---|---|---|---|",
             ]
             for outcome in plugin.ordered():
-                reason = outcome.reason.splitlines()[0] if outcome.reason else ""
+                reason = _headline(outcome)
                 reason = reason.replace("|", "\\|")[:200]
                 lines.append(
                     f"| `{outcome.id}` | {outcome.area} | {_SYMBOL[outcome.status]} | {reason} |"

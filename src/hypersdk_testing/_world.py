@@ -12,7 +12,7 @@ from hypersdk_testing.strategies import HOSTILE_NAMES, POWER_STATES, VM_STATES
 if TYPE_CHECKING:
     from hypersdk import ProviderType
 
-__all__ = ["standard_world", "default_world_sizes", "UNKNOWN_VM_ID"]
+__all__ = ["standard_world", "default_world_sizes", "UNKNOWN_VM_ID", "PLAIN_NAMES"]
 
 UNKNOWN_VM_ID: Final = "987654321012"
 """An id no generated world contains (generated ids have at most 10 digits)."""
@@ -20,7 +20,7 @@ UNKNOWN_VM_ID: Final = "987654321012"
 _LOCATIONS: Final = ("nyc1", "fra1", "sfo3", "ams3", "")
 _OSES: Final = ("Ubuntu 24.04 x64", "Debian 12 x64", "Windows", "")
 _OFFSETS: Final = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
-_PLAIN_NAMES: Final = ("web-1", "db-primary", "Cache", "worker-07", "ünïcode-vm", "日本語")
+PLAIN_NAMES: Final = ("web-1", "db-primary", "Cache", "worker-07", "ünïcode-vm", "日本語")
 
 
 def standard_world(provider: ProviderType, size: int, *, seed: int = 0) -> list[VMInfo]:
@@ -29,7 +29,7 @@ def standard_world(provider: ProviderType, size: int, *, seed: int = 0) -> list[
     The same arguments always give the same world, so a failure reproduces exactly.
     """
     rng = random.Random(f"{provider}:{size}:{seed}")  # noqa: S311  (reproducible, not secret)
-    names = (*_PLAIN_NAMES, *HOSTILE_NAMES)
+    names = (*PLAIN_NAMES, *HOSTILE_NAMES)
     vms = []
     for index in range(size):
         created = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(10**6))

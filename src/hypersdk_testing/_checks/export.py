@@ -24,6 +24,7 @@ from hypersdk import (
 )
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._harness import describe_error
+from hypersdk_testing._world import PLAIN_NAMES
 from hypersdk_testing.strategies import HOSTILE_NAMES
 
 if TYPE_CHECKING:
@@ -113,10 +114,11 @@ def export_result(h: Harness) -> None:
     world = h.world(2)
 
     async def body() -> None:
-        for fmt in h.capabilities.supported_formats:
+        for index, fmt in enumerate(h.capabilities.supported_formats):
             async with h.session(world) as session:
                 vm = session.cloud.vms[0]
-                options = ExportOptions(output_path=h.tmp_path / fmt / "out", format=fmt)
+                out = h.tmp_path / f"format-{index}" / "out"
+                options = ExportOptions(output_path=out, format=fmt)
                 result = await _export(h, session, vm, options)
                 problems = _result_problems(h, session, result, vm, options)
                 if problems:
@@ -173,7 +175,8 @@ def export_unsupported(h: Harness) -> None:
 @implements("EXPORT-CONFINED")
 def export_confined(h: Harness) -> None:
     fmt = h.capabilities.supported_formats[0]
-    world = [vm for vm in h.world(len(HOSTILE_NAMES) + 6) if vm.name in HOSTILE_NAMES]
+    # The standard world names its first VMs plainly, then uses every hostile name.
+    world = h.world(len(PLAIN_NAMES) + len(HOSTILE_NAMES))[len(PLAIN_NAMES) :]
 
     async def body() -> None:
         base = h.tmp_path / "base"

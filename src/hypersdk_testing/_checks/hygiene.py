@@ -204,7 +204,8 @@ def concurrency(h: Harness) -> None:
                     if index % 2:
                         tasks.start_soon(lister, index)
                     else:
-                        tasks.start_soon(getter, index, session.cloud.vms[index])
+                        vms = session.cloud.vms
+                        tasks.start_soon(getter, index, vms[index % len(vms)])
             if problems:
                 h.fail(
                     expected="20 concurrent list_vms/get_vm calls all correct",

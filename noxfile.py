@@ -10,8 +10,8 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-# Lint and types first: the test run's summary is then the last thing printed.
-nox.options.sessions = ["lint", "typecheck", "tests"]
+# Lint, types and docs first: the test run's summary is then the last thing printed.
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
 
 @nox.session

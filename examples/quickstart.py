@@ -33,6 +33,7 @@ from hypersdk import (
     VMInfo,
     VMNotFoundError,
 )
+from hypersdk.export import build_export_result, export_file_path
 
 SAMPLE = ProviderType("sample")
 _QCOW2_MAGIC = b"QFI\xfb\x00\x00\x00\x03"
@@ -122,8 +123,8 @@ class SampleProvider(BlockingProvider):
         vm = self.get_vm(identifier)
         report = progress or hypersdk.NullReporter()
         started = time.monotonic()
-        options.output_path.mkdir(parents=True, exist_ok=True)
-        final = options.output_path / f"vm-{vm.id}.qcow2"  # ids are digits: a safe file name
+        # The toolkit names the file: the VM name can never escape output_path.
+        final = export_file_path(options.output_path, vm.name, suffix="qcow2")
         part = final.with_name(final.name + ".part")
         digest = hashlib.sha256()
         chunks = 16
@@ -144,16 +145,15 @@ class SampleProvider(BlockingProvider):
             part.unlink(missing_ok=True)  # never leave half a disk behind
             raise
         report.update("done", 100.0, f"wrote {final.name}")
-        return ExportResult(
+        return build_export_result(
             provider=SAMPLE,
             vm_name=vm.name,
             vm_id=vm.id,
             format=options.format,
             output_path=options.output_path,
-            files=[final.name],
-            size=final.stat().st_size,
+            files=[final],
             checksum=digest.hexdigest(),
-            duration=timedelta(seconds=time.monotonic() - started),
+            duration=time.monotonic() - started,
         )
 
     def get_export_capabilities(self) -> ExportCapabilities:

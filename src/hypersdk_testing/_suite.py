@@ -47,7 +47,9 @@ class ProviderConformance:
     ``test_list_complete``). The knobs below are class attributes with working defaults.
     """
 
-    plugin: ClassVar[types.ModuleType]
+    # Not a ClassVar: mypy reads ``plugin = my_plugin`` in a subclass body as an instance
+    # variable and would reject it as overriding one.
+    plugin: types.ModuleType
     """The plugin module: it defines ``PLUGIN_INFO`` and ``new_provider``."""
 
     page_size: ClassVar[int] = 20

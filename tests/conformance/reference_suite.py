@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,8 +18,6 @@ from hypersdk_testing import FakeCloud, ProviderConformance
 from tests.conformance import reference_provider
 
 if TYPE_CHECKING:
-    import types
-
     import respx
 
 BASE = "https://api.refcloud.test/v1"
@@ -96,7 +94,7 @@ def mock_refcloud(router: respx.MockRouter, cloud: FakeCloud) -> None:
 class RefcloudConformance(ProviderConformance):
     """The reference provider's conformance class."""
 
-    plugin: ClassVar[types.ModuleType] = reference_provider
+    plugin = reference_provider
     retry_budget = 2.0
 
     def configure(self, cloud: FakeCloud) -> ProviderConfig:

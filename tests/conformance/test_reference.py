@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import types
-from typing import ClassVar
-
 from hypersdk_testing import CONTRACT
 from tests.conformance import blocking_provider, reference_provider
 from tests.conformance.reference_suite import RefcloudConformance
@@ -18,15 +15,13 @@ class TestReferenceProvider(RefcloudConformance):
 class TestBlockingReferenceProvider(RefcloudConformance):
     """The same contract against a BlockingProvider, driven through worker threads."""
 
-    plugin: ClassVar[types.ModuleType] = blocking_provider
+    plugin = blocking_provider
 
 
 class TestToolkitExports(RefcloudConformance):
     """The export checks against export_vm written with hypersdk.export.export_disk_image."""
 
-    plugin: ClassVar[types.ModuleType] = plugin_module(
-        "toolkit", reference_provider.ToolkitRefcloudProvider
-    )
+    plugin = plugin_module("toolkit", reference_provider.ToolkitRefcloudProvider)
 
 
 # The other areas are the reference provider's own; only the export path differs here.

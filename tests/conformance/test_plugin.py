@@ -231,3 +231,24 @@ def test_hypothesis_settings_follow_the_class_and_the_command_line() -> None:
 def test_max_examples_on_the_command_line_must_be_positive(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--hypersdk-max-examples=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_collection_runs_nothing_of_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_lazy="""
+        from hypersdk_testing import ProviderConformance
+        from tests.conformance import reference_provider
+
+        class TestLazy(ProviderConformance):
+            plugin = reference_provider
+
+            def configure(self, cloud):
+                raise RuntimeError("configure ran at collection")
+
+            def mock_api(self, router, cloud):
+                raise RuntimeError("mock_api ran at collection")
+        """
+    )
+    result = pytester.runpytest("--collect-only", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"*{len(CONTRACT)} tests collected*"])

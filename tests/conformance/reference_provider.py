@@ -167,9 +167,7 @@ class RefcloudProvider(Provider):
             try:
                 response = await client.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
-                error: HyperSDKError = error_for_exception(
-                    exc, provider="refcloud", operation=operation
-                )
+                error: HyperSDKError = self._transport_error(exc, operation)
             else:
                 mapped = error_for_response(
                     response,
@@ -189,6 +187,9 @@ class RefcloudProvider(Provider):
             )
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_error(self, exc: httpx.HTTPError, operation: str) -> HyperSDKError:
+        return error_for_exception(exc, provider="refcloud", operation=operation)
 
     def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
         if attempt >= self.max_attempts:

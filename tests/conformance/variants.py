@@ -21,6 +21,7 @@ import httpx
 
 from hypersdk import (
     AuthenticationError,
+    ConfigurationError,
     ExportCapabilities,
     HyperSDKError,
     PluginMetadata,
@@ -181,6 +182,29 @@ class LeaksClient(RefcloudProvider):
 
     async def disconnect(self) -> None:
         self._client = None
+
+
+class TimeoutsAsAPIErrors(RefcloudProvider):
+    """Reports a timeout as a bad answer, so nobody retries it."""
+
+    def _transport_error(self, exc: httpx.HTTPError, operation: str) -> HyperSDKError:
+        return ProviderAPIError(f"refcloud {operation}: request failed ({type(exc).__name__})")
+
+
+class RawTransportErrors(RefcloudProvider):
+    """Lets httpx's own exceptions out."""
+
+    def _transport_error(self, exc: httpx.HTTPError, operation: str) -> HyperSDKError:
+        raise exc
+
+
+class RequiresRegion(RefcloudProvider):
+    """Refuses to connect without a region the API never needed."""
+
+    async def connect(self, config: ProviderConfig) -> None:
+        if not config.region:
+            raise ConfigurationError("refcloud connect: ProviderConfig.region is required")
+        await super().connect(config)
 
 
 class IgnoresRetryAfter(RefcloudProvider):
@@ -388,6 +412,7 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]]
     "empty_name": (EmptyName, "IDENTITY-NAME"),
     "wrong_type": (WrongType, "IDENTITY-TYPE"),
     "claims_more_than_info": (ClaimsMoreThanInfo, "IDENTITY-CAPABILITIES"),
+    "requires_region": (RequiresRegion, "LIFECYCLE-CONNECT"),
     "no_config_check": (NoConfigCheck, "LIFECYCLE-MISSING-CONFIG"),
     "bad_token_as_api_error": (BadTokenAsAPIError, "LIFECYCLE-BAD-TOKEN"),
     "no_connect_guard": (NoConnectGuard, "LIFECYCLE-NOT-CONNECTED"),
@@ -395,7 +420,9 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]]
     "ignores_retry_after": (IgnoresRetryAfter, "FAULT-RATE-LIMIT"),
     "retries_429_forever": (Retries429Forever, "FAULT-RATE-LIMIT-BUDGET"),
     "no_5xx_retry": (No5xxRetry, "FAULT-TRANSIENT"),
+    "timeouts_as_api_errors": (TimeoutsAsAPIErrors, "FAULT-UNAVAILABLE"),
     "raw_json_errors": (RawJSONErrors, "FAULT-BAD-BODY"),
+    "raw_transport_errors": (RawTransportErrors, "FAULT-ERROR-TYPES"),
     "blocking_sleep": (BlockingSleep, "FAULT-DEADLINE"),
     "checksum_of_wrong_bytes": (ChecksumOfWrongBytes, "EXPORT-RESULT"),
     "never_checks_format": (NeverChecksFormat, "EXPORT-UNSUPPORTED"),

@@ -150,7 +150,8 @@ def fault_unavailable(h: Harness) -> None:
                 _, error, seconds, timed_out = await _bounded(h, session.provider.list_vms)
                 if timed_out or not isinstance(error, ProviderUnavailableError):
                     h.fail(
-                        expected=f"ProviderUnavailableError under persistent {fault.describe()}",
+                        expected="ProviderUnavailableError when every request gets "
+                        f"{fault.describe()}",
                         actual=(
                             f"still retrying after {seconds:.1f} s"
                             if timed_out

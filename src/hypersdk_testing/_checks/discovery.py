@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
@@ -30,23 +31,36 @@ def _clip(items: Sequence[object]) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > _SHOWN else "")
 
 
+def _shown_value(value: object) -> str:
+    # Read-only mappings print as mappingproxy({...}); show what the author wrote.
+    return repr(dict(value)) if isinstance(value, Mapping) else repr(value)
+
+
 def difference(expected: Sequence[dict[str, object]], actual: Sequence[dict[str, object]]) -> str:
-    """How ``actual`` differs from ``expected`` (VMs as dicts of compared fields), or ''."""
+    """How ``actual`` differs from ``expected`` (VMs as dicts of compared fields), or ''.
+
+    The first line says what kind of difference it is; the next ones name ids and fields.
+    """
     if list(expected) == list(actual):
         return ""
     expected_ids, actual_ids = _ids(expected), _ids(actual)
     missing = [vm_id for vm_id in expected_ids if vm_id not in set(actual_ids)]
     extra = [vm_id for vm_id in actual_ids if vm_id not in set(expected_ids)]
-    lines = [f"{len(actual)} VM(s) where {len(expected)} were expected"]
+    duplicated = sorted({str(i) for i in actual_ids if actual_ids.count(i) > 1})
+    if missing or extra or duplicated:
+        lines = [f"{len(actual)} VM(s) where {len(expected)} were expected"]
+    elif expected_ids != actual_ids:
+        lines = [f"the right {len(actual)} VM(s), in another order"]
+    else:
+        lines = [f"the right {len(actual)} VM(s), but with different field values"]
     if missing:
         lines.append(f"missing ids: {_clip(missing)}")
     if extra:
         lines.append(f"unexpected ids: {_clip(extra)}")
-    if len(set(actual_ids)) != len(actual_ids):
-        duplicated = sorted({str(i) for i in actual_ids if actual_ids.count(i) > 1})
+    if duplicated:
         lines.append(f"duplicated ids: {_clip(duplicated)}")
-    if not missing and not extra and expected_ids != actual_ids:
-        pairs = zip(expected_ids, actual_ids, strict=True)
+    if not missing and not extra and not duplicated and expected_ids != actual_ids:
+        pairs = zip(expected_ids, actual_ids, strict=False)
         position = next(i for i, (a, b) in enumerate(pairs) if a != b)
         lines.append(
             f"order differs from the API's at position {position}: "
@@ -59,7 +73,8 @@ def difference(expected: Sequence[dict[str, object]], actual: Sequence[dict[str,
             continue
         fields = [name for name in wanted if wanted[name] != vm.get(name)]
         shown = "; ".join(
-            f"{name}: expected {wanted[name]!r}, got {vm.get(name)!r}" for name in fields[:4]
+            f"{name}: expected {_shown_value(wanted[name])}, got {_shown_value(vm.get(name))}"
+            for name in fields[:4]
         )
         lines.append(f"VM {vm['id']!r} differs in {', '.join(fields)} ({shown})")
         break

@@ -196,6 +196,13 @@ class FakeCloud:
         if page_size < 1:
             raise ValueError(f"page_size: must be >= 1, got {page_size}")
         self.vms: Sequence[VMInfo] = tuple(vms)
+        ids = [vm.id for vm in self.vms]
+        if len(set(ids)) != len(ids):
+            repeated = sorted({vm_id for vm_id in ids if ids.count(vm_id) > 1})
+            raise ValueError(
+                f"FakeCloud: VM ids must be unique, {repeated[:5]} repeat; if your "
+                "representable() rewrites ids, keep them distinct"
+            )
         self.token: str = token if token is not None else "hsdk-test-" + secrets.token_hex(12)
         self.page_size = page_size
         self.auth_scheme = auth_scheme

@@ -313,19 +313,24 @@ def vm_worlds(
 def worlds_of_size(provider: ProviderType, size: int) -> st.SearchStrategy[list[VMInfo]]:
     """Worlds of exactly ``size`` VMs with unique ids, cheap to draw even for hundreds.
 
-    Up to eight VMs are drawn in full from :func:`vm_infos`; larger worlds repeat them
+    Ids are canonical decimal integers. Up to eight VMs are drawn in full from
+    :func:`vm_infos`; larger worlds repeat them
     under fresh consecutive ids, cycling through every state and power state, so a world of
     several hundred VMs costs no more to generate than one of eight.
     """
     if size < 0:
         raise ValueError(f"size: must be >= 0, got {size}")
     distinct = min(size, 8)
+    # Canonical decimal ids (no leading zeros), so APIs with integer ids can carry them.
+    vms = vm_infos(provider=st.just(provider), ids=st.integers(1, 10**9).map(str))
 
     @st.composite
     def build(draw: st.DrawFn) -> list[VMInfo]:
         import attrs
 
-        bases = draw(vm_worlds(provider, min_size=distinct, max_size=distinct))
+        bases = draw(
+            st.lists(vms, min_size=distinct, max_size=distinct, unique_by=lambda vm: vm.id)
+        )
         if size == distinct:
             return bases
         start = draw(st.integers(1, 10**8))

@@ -144,3 +144,8 @@ def test_the_token_header_and_scheme_are_configurable() -> None:
     bare = httpx.Request("GET", "https://api.test/v1", headers={"X-Auth-Token": cloud.token})
     assert cloud.intercept(bare) is None
     assert cloud.intercept(request(cloud)) is not None  # a bearer header is not what it wants
+
+
+def test_duplicate_ids_are_refused() -> None:
+    with pytest.raises(ValueError, match="VM ids must be unique"):
+        FakeCloud([WORLD[0], WORLD[0]])

@@ -20,14 +20,19 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 
-__all__ = ["FakeCloud", "Fault", "Mutation", "Page", "DEFAULT_DISK_SIZE"]
+__all__ = ["FakeCloud", "Fault", "Mutation", "Page", "DEFAULT_DISK_SIZE", "STALL_CAP"]
 
 DEFAULT_DISK_SIZE: Final = 48 * 1024
 """Bytes of each generated disk image: a few chunks, so downloads can fail mid-body."""
 
 _CHUNK: Final = 8 * 1024
 
-FaultKind = Literal["status", "timeout", "reset", "malformed", "wrong_shape", "reset_mid_body"]
+FaultKind = Literal[
+    "status", "timeout", "reset", "malformed", "wrong_shape", "reset_mid_body", "stall"
+]
+
+STALL_CAP: Final = 3.0
+"""The longest a stalled request waits when the client set no shorter read timeout."""
 
 
 @attrs.frozen(kw_only=True)
@@ -75,6 +80,17 @@ class Fault:
         return cls(kind="wrong_shape", body=body)
 
     @classmethod
+    def stall(cls) -> Fault:
+        """The server never answers the request.
+
+        The request fails with ``httpx.ReadTimeout`` once the client's read timeout has
+        passed (at most :data:`STALL_CAP` seconds). The suite's router serves it before
+        any route runs, so a client under an anyio deadline (or with a short timeout) sees
+        what a hung API would do to it.
+        """
+        return cls(kind="stall")
+
+    @classmethod
     def reset_mid_body(cls) -> Fault:
         """A disk download (:meth:`FakeCloud.serve_disk`) drops after half its bytes."""
         return cls(kind="reset_mid_body")
@@ -90,6 +106,7 @@ class Fault:
             "malformed": "a malformed JSON body",
             "wrong_shape": "a wrongly shaped JSON body",
             "reset_mid_body": "a connection reset mid-body",
+            "stall": "no answer at all",
         }[self.kind]
 
 
@@ -160,6 +177,9 @@ class _Disks(Mapping[str, bytes]):
     def __len__(self) -> int:
         return len(self._ids)
 
+
+# The faults intercept() serves; the others act on a body (serve_disk) or before routing.
+_INTERCEPTED: Final = frozenset({"status", "timeout", "reset", "malformed", "wrong_shape"})
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -256,7 +276,7 @@ class FakeCloud:
             self.requests.append(_Request(time.monotonic(), request.method, str(request.url)))
         if not self.authorized(request):
             return self.json({"id": "unauthorized", "message": "Unable to authenticate you"}, 401)
-        fault = self._next_fault(request, mid_body=False)
+        fault = self._next_fault(request, kinds=_INTERCEPTED)
         if fault is None:
             return None
         if fault.kind == "timeout":
@@ -303,7 +323,8 @@ class FakeCloud:
             headers["Content-Range"] = f"bytes {start}-{end}/{len(disk)}"
         body = disk[start : end + 1]
         headers["Content-Length"] = str(len(body))
-        cut = len(body) // 2 if self._next_fault(request, mid_body=True) is not None else None
+        broken = self._next_fault(request, kinds=frozenset({"reset_mid_body"}))
+        cut = len(body) // 2 if broken is not None else None
         return httpx.Response(status, headers=headers, stream=_DiskStream(body, cut, self))
 
     # --- faults --------------------------------------------------------------------------
@@ -324,10 +345,18 @@ class FakeCloud:
         with self._lock:
             self._faults.clear()
 
-    def _next_fault(self, request: httpx.Request, *, mid_body: bool) -> Fault | None:
+    def stalls(self, request: httpx.Request) -> bool:
+        """Whether an injected :meth:`Fault.stall` takes ``request`` (the suite asks)."""
+        if self._next_fault(request, kinds=frozenset({"stall"})) is None:
+            return False
+        with self._lock:
+            self.requests.append(_Request(time.monotonic(), request.method, str(request.url)))
+        return True
+
+    def _next_fault(self, request: httpx.Request, *, kinds: frozenset[str]) -> Fault | None:
         with self._lock:
             for pending in self._faults:
-                if (pending.fault.kind == "reset_mid_body") != mid_body:
+                if pending.fault.kind not in kinds:
                     continue
                 if pending.on is not None and pending.on not in request.url.path:
                     continue

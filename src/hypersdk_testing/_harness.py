@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import anyio
@@ -25,7 +26,7 @@ from hypersdk import (
     as_async_provider,
 )
 from hypersdk_testing._failure import ContractViolation, format_exchange, violation_message
-from hypersdk_testing._fakecloud import FakeCloud
+from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
 from hypersdk_testing._world import standard_world
 
 if TYPE_CHECKING:
@@ -58,16 +59,36 @@ class Session:
         return self.calls + live
 
 
-class _NetworkLikeRouter(respx.MockRouter):
-    """A router whose async requests yield to the event loop, as a real network read does.
+def _stall_seconds(request: httpx.Request) -> float:
+    timeout = request.extensions.get("timeout")
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return STALL_CAP if not isinstance(read, int | float) else min(float(read), STALL_CAP)
 
-    Without it a mocked request completes without a checkpoint, and code that forgets to
-    shield its cleanup from cancellation would pass by accident.
+
+class _NetworkLikeRouter(respx.MockRouter):
+    """A router that behaves like a network: requests take a checkpoint, and can stall.
+
+    Without the checkpoint a mocked request completes without yielding, and code that
+    forgets to shield its cleanup from cancellation would pass by accident. A stalled
+    request (``Fault.stall``) waits for the client's read timeout, then times out.
     """
+
+    cloud: FakeCloud | None = None
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
         await anyio.lowlevel.checkpoint()
+        if self.cloud is not None and self.cloud.stalls(request):
+            self.calls.record(request, None)
+            await anyio.sleep(_stall_seconds(request))
+            raise httpx.ReadTimeout("injected: the server never answered", request=request)
         return await super().async_handler(request)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.cloud is not None and self.cloud.stalls(request):
+            self.calls.record(request, None)
+            time.sleep(_stall_seconds(request))
+            raise httpx.ReadTimeout("injected: the server never answered", request=request)
+        return super().handler(request)
 
 
 class _Capture(logging.Handler):
@@ -276,6 +297,7 @@ class Harness:
         config = self.suite.configure(cloud)
         self._tokens.add(cloud.token)
         router = _NetworkLikeRouter(assert_all_mocked=True, assert_all_called=False)
+        router.cloud = cloud
         self.suite.mock_api(router, cloud)
 
         def unmatched(request: httpx.Request) -> httpx.Response:

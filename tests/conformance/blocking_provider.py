@@ -59,6 +59,7 @@ class BlockingRefcloud(BlockingProvider):
         self._config = config
         self._log = logger
         self._client: httpx.Client | None = None
+        self._timeout = 30.0
 
     @property
     def name(self) -> str:
@@ -76,10 +77,11 @@ class BlockingRefcloud(BlockingProvider):
             raise ConfigurationError("refcloud connect: ProviderConfig.password is required")
         self.disconnect()
         self._config = config
+        self._timeout = config.timeout or 30.0
         self._client = httpx.Client(
             base_url=config.endpoint,
             headers={"Authorization": f"Bearer {config.password.reveal()}"},
-            timeout=httpx.Timeout(config.timeout or 30.0),
+            timeout=httpx.Timeout(self._timeout),
         )
         try:
             self.validate_credentials()
@@ -104,7 +106,9 @@ class BlockingRefcloud(BlockingProvider):
             if not cleanup:  # cleanup runs even when the caller was cancelled
                 check_cancelled()
             try:
-                response = self._client.request(method, path, **kwargs)
+                response = self._client.request(
+                    method, path, timeout=self._request_timeout(), **kwargs
+                )
             except httpx.HTTPError as exc:
                 error: HyperSDKError = error_for_exception(
                     exc, provider="refcloud", operation=operation
@@ -128,6 +132,11 @@ class BlockingRefcloud(BlockingProvider):
                 raise error
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_timeout(self) -> float:
+        # Sized by the caller's deadline: a hung API must not outlive it.
+        left = time_remaining()
+        return self._timeout if left is None else min(self._timeout, max(left, 0.001))
 
     def _checkpoint(self) -> None:
         check_cancelled()

@@ -149,3 +149,13 @@ def test_the_token_header_and_scheme_are_configurable() -> None:
 def test_duplicate_ids_are_refused() -> None:
     with pytest.raises(ValueError, match="VM ids must be unique"):
         FakeCloud([WORLD[0], WORLD[0]])
+
+
+def test_a_stall_is_taken_before_routing_and_only_by_stall_faults() -> None:
+    cloud = FakeCloud(WORLD)
+    cloud.inject(Fault.http(500))
+    cloud.inject(Fault.stall(), on="/machines")
+    assert not cloud.stalls(request(cloud, "/v1/account"))
+    assert cloud.stalls(request(cloud))
+    assert not cloud.stalls(request(cloud))  # it was injected once
+    assert cloud.intercept(request(cloud)).status_code == 500  # type: ignore[union-attr]

@@ -400,6 +400,13 @@ class BlockingIgnoresCancellation(BlockingRefcloud):
         pass
 
 
+class BlockingIgnoresDeadline(BlockingRefcloud):
+    """A BlockingProvider whose requests wait out their full timeout, deadline or not."""
+
+    def _request_timeout(self) -> float:
+        return self._timeout
+
+
 VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]] = {
     "drops_last_page": (DropsLastPage, "LIST-COMPLETE"),
     "naive_datetimes": (NaiveDatetimes, "LIST-COMPLETE"),
@@ -439,6 +446,7 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]]
     "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
     "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),
     "blocking_ignores_cancellation": (BlockingIgnoresCancellation, "EXPORT-CANCEL"),
+    "blocking_ignores_deadline": (BlockingIgnoresDeadline, "FAULT-DEADLINE"),
 }
 """Variant name -> (provider class, the check ID that must fail for it)."""
 

@@ -247,7 +247,7 @@ def fault_deadline(h: Harness) -> None:
     deadline = 0.3
 
     async def body() -> None:
-        for fault in (Fault.rate_limited(2), Fault.http(503)):
+        for fault in (Fault.rate_limited(2), Fault.http(503), Fault.stall()):
             async with h.session(_world(h)) as session:
                 session.cloud.inject(fault, times=None)
                 started = time.monotonic()
@@ -264,7 +264,7 @@ def fault_deadline(h: Harness) -> None:
                 if seconds > deadline + _DEADLINE_SLACK:
                     h.fail(
                         expected=f"list_vms() under anyio.move_on_after({deadline}) to stop by "
-                        f"{deadline + _DEADLINE_SLACK:.1f} s while the API answers "
+                        f"{deadline + _DEADLINE_SLACK:.1f} s while every request gets "
                         f"{fault.describe()}",
                         actual=f"it returned after {seconds:.2f} s",
                     )

@@ -256,7 +256,8 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "faults",
         "An anyio deadline around a call is respected even while the provider retries.",
         "Wait with anyio.sleep (never time.sleep) and let cancellation propagate; in a "
-        "BlockingProvider call hypersdk.check_cancelled() between attempts.",
+        "BlockingProvider call hypersdk.check_cancelled() between attempts and size each "
+        "request's timeout with hypersdk.time_remaining().",
     ),
     # export -----------------------------------------------------------------------------
     _check(

@@ -254,7 +254,8 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "FAULT-DEADLINE",
         "faults",
-        "An anyio deadline around a call is respected even while the provider retries.",
+        "An anyio deadline around a call is respected even while the provider retries or "
+        "the API hangs.",
         "Wait with anyio.sleep (never time.sleep) and let cancellation propagate; in a "
         "BlockingProvider call hypersdk.check_cancelled() between attempts and size each "
         "request's timeout with hypersdk.time_remaining().",

@@ -86,9 +86,9 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "SUITE-CONFIG",
         "suite",
-        "The conformance class is well formed: `plugin` is set, every exclusion names a "
-        "known check and gives a reason, and `contract_version` is a version this hypersdk "
-        "knows.",
+        "The conformance class is well formed: `plugin`, `configure` and `mock_api` are "
+        "defined, every exclusion names a known check and gives a reason, and "
+        "`contract_version` is a version this hypersdk knows.",
         "Fix the class attributes the message names (see docs/conformance.md, 'Knobs').",
     ),
     # identity ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "export_capabilities",
     "plugin_metadata",
     "vm_worlds",
+    "worlds_of_size",
 ]
 
 VM_STATES: Final = ("new", "active", "running", "stopped", "off", "suspended", "archive", "error")
@@ -307,3 +308,40 @@ def vm_worlds(
         max_size=max_size,
         unique_by=lambda vm: vm.id,
     )
+
+
+def worlds_of_size(provider: ProviderType, size: int) -> st.SearchStrategy[list[VMInfo]]:
+    """Worlds of exactly ``size`` VMs with unique ids, cheap to draw even for hundreds.
+
+    Ids are canonical decimal integers. Up to eight VMs are drawn in full from
+    :func:`vm_infos`; larger worlds repeat them
+    under fresh consecutive ids, cycling through every state and power state, so a world of
+    several hundred VMs costs no more to generate than one of eight.
+    """
+    if size < 0:
+        raise ValueError(f"size: must be >= 0, got {size}")
+    distinct = min(size, 8)
+    # Canonical decimal ids (no leading zeros), so APIs with integer ids can carry them.
+    vms = vm_infos(provider=st.just(provider), ids=st.integers(1, 10**9).map(str))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[VMInfo]:
+        import attrs
+
+        bases = draw(
+            st.lists(vms, min_size=distinct, max_size=distinct, unique_by=lambda vm: vm.id)
+        )
+        if size == distinct:
+            return bases
+        start = draw(st.integers(1, 10**8))
+        return [
+            attrs.evolve(
+                bases[index % distinct],
+                id=str(start + index),
+                state=VM_STATES[index % len(VM_STATES)],
+                power_state=POWER_STATES[index % len(POWER_STATES)],
+            )
+            for index in range(size)
+        ]
+
+    return build()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -281,3 +282,46 @@ def test_plugins_validate(cli_env: CliEnv) -> None:
     assert len(failed) == 1
     assert "PLUGIN_INFO" in failed[0]["detail"]
     assert report["checks"][-1]["outcome"] == "skip"
+
+
+def test_export_on_a_terminal_shows_a_live_bar(cli_env: CliEnv) -> None:
+    import pty
+
+    out = cli_env.root / "tty"
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                str(hypersdk_script()),
+                "export",
+                "1",
+                "--provider",
+                "clisample",
+                "--output",
+                str(out),
+                "--format",
+                "raw",
+            ],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            env=cli_env.env,
+            close_fds=True,
+        )
+        os.close(secondary)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "━" in screen  # rich's bar
+    assert "100%" in screen
+    assert "Export complete" in screen

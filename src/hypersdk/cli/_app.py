@@ -404,22 +404,14 @@ def export(
     json
         Print the ExportResult as JSON; progress goes to stderr as plain lines.
     """
-    from hypersdk.cli._progress import BarProgress, LineProgress
+    from hypersdk.cli._progress import terminal_progress
 
     options = ExportOptions(
         output_path=output, format=format, compress=compress, compression_level=level
     )
-    if json:
-        reporter: BarProgress | LineProgress = LineProgress(sys.stderr)
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        reporter = BarProgress(Console())
-    else:
-        reporter = LineProgress(sys.stdout)
 
     async def work(connected: Provider) -> ExportResult:
-        with reporter:
+        with terminal_progress(json=json) as reporter:
             return await connected.export_vm(vm_id, options, progress=reporter)
 
     result = _with_provider(common, provider, work)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import TracebackType
     from typing import Self
 
@@ -39,17 +40,6 @@ class LineProgress:
             self._stream.write(f"{phase:<12} {percent:5.1f}%{suffix}\n")
             self._stream.flush()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
 
 class BarProgress:
     """A rich progress bar: phase, bar, percent, message (bytes), rate of progress, ETA."""
@@ -79,7 +69,6 @@ class BarProgress:
             "export", total=100, phase="starting", message=""
         )
         self._lock = threading.Lock()
-        self._started = time.monotonic()
 
     def update(self, phase: str, percent: float, message: str) -> None:
         """Move the bar (safe from worker threads)."""
@@ -99,3 +88,20 @@ class BarProgress:
         traceback: TracebackType | None,
     ) -> None:
         self._progress.stop()
+
+
+@contextlib.contextmanager
+def terminal_progress(*, json: bool) -> Iterator[LineProgress | BarProgress]:
+    """The reporter an export shows: a bar on a terminal, lines otherwise.
+
+    With ``json`` the lines go to stderr so stdout stays one parseable document.
+    """
+    if json:
+        yield LineProgress(sys.stderr)
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        with BarProgress(Console()) as bar:
+            yield bar
+    else:
+        yield LineProgress(sys.stdout)

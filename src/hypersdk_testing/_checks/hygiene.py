@@ -1,0 +1,215 @@
+"""SECRET-*, HTTP-*, CONCURRENT-CALLS: the provider keeps its token, traffic and state tidy."""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import TYPE_CHECKING
+
+import anyio
+
+from hypersdk import ExportOptions, RecordingReporter, VMFilter, VMInfo
+from hypersdk_testing._checks._registry import implements
+from hypersdk_testing._checks.discovery import difference
+from hypersdk_testing._fakecloud import Fault
+from hypersdk_testing._harness import describe_error
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from hypersdk_testing._harness import Harness, Session
+
+
+class _Tour:
+    """What one walk through every operation (and a few failures) left behind."""
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+        self.session: Session | None = None
+        self.token = ""
+        self.texts: list[str] = []
+        self.logs: list[str] = []
+
+
+# One tour per conformance class: the hygiene checks all read the same walk.
+_TOURS: weakref.WeakKeyDictionary[type, _Tour] = weakref.WeakKeyDictionary()
+
+
+def _tour_of(h: Harness) -> _Tour:
+    tour = _TOURS.get(type(h.suite))
+    if tour is None:
+        tour = h.run(lambda: _tour(h))
+        tour.logs = [text for _, text in h.logs.texts()]
+        _TOURS[type(h.suite)] = tour
+    h.last_session = tour.session
+    return tour
+
+
+async def _tour(h: Harness) -> _Tour:
+    """Connect, list, filter, get, search, fail in several ways, export; keep everything."""
+    tour = _Tour()
+    world = h.world(h.suite.page_size + 1)
+    async with h.session(world) as session:
+        tour.session = session
+        tour.token = session.cloud.token
+        provider = session.provider
+        tour.texts += [repr(provider), str(provider)]
+        vm = session.cloud.vms[0]
+        steps: list[tuple[Fault | None, Callable[[], Awaitable[object]]]] = [
+            (None, provider.validate_credentials),
+            (None, provider.list_vms),
+            (None, lambda: provider.list_vms(VMFilter(min_cpus=2))),
+            (None, lambda: provider.get_vm(vm.id)),
+            (None, lambda: provider.get_vm("987654321012")),
+            (None, lambda: provider.search_vms(vm.name[:3])),
+            (Fault.http(401), provider.validate_credentials),
+            (Fault.http(403), provider.list_vms),
+            (Fault.http(500), lambda: provider.get_vm(vm.id)),
+            (Fault.malformed_json(), provider.list_vms),
+            (Fault.timeout(), lambda: provider.get_vm(vm.id)),
+        ]
+        for fault, step in steps:
+            session.cloud.clear_faults()
+            if fault is not None:
+                session.cloud.inject(fault, times=None)
+            with anyio.move_on_after(h.suite.retry_budget):
+                try:
+                    await step()
+                except Exception as exc:
+                    tour.errors.append(exc)
+        session.cloud.clear_faults()
+        formats = h.capabilities.supported_formats
+        if formats:
+            with anyio.move_on_after(h.suite.retry_budget):
+                try:
+                    await provider.export_vm(
+                        vm.id,
+                        ExportOptions(output_path=h.tmp_path / "tour", format=formats[0]),
+                        progress=RecordingReporter(),
+                    )
+                except Exception as exc:
+                    tour.errors.append(exc)
+        tour.texts += [repr(provider), str(provider)]
+    return tour
+
+
+@implements("SECRET-LOGS")
+def secret_logs(h: Harness) -> None:
+    tour = _tour_of(h)
+    leaks = [text for text in tour.logs if tour.token in text]
+    if leaks:
+        h.fail(
+            expected="no log record containing the token",
+            actual=f"{len(leaks)} record(s), e.g. {leaks[0][:300]!r}",
+            context=f"{len(tour.logs)} records captured at DEBUG",
+        )
+
+
+@implements("SECRET-REPR")
+def secret_repr(h: Harness) -> None:
+    tour = _tour_of(h)
+    leaks = [text for text in tour.texts if tour.token in text]
+    for error in tour.errors:
+        for text in (str(error), repr(error), *(str(arg) for arg in error.args)):
+            if tour.token in text:
+                leaks.append(f"{type(error).__name__}: {text}")
+    if leaks:
+        h.fail(
+            expected="the token absent from repr/str of the provider and its errors",
+            actual=f"{len(leaks)} leak(s), e.g. {leaks[0][:300]!r}",
+        )
+
+
+@implements("SECRET-URL")
+def secret_url(h: Harness) -> None:
+    tour = _tour_of(h)
+    assert tour.session is not None
+    leaky = [request for request, _ in tour.session.exchange() if tour.token in str(request.url)]
+    if leaky:
+        h.fail(
+            expected="no request URL containing the token",
+            actual=f"{len(leaky)} request(s), e.g. {leaky[0].method} {leaky[0].url.path}?...",
+        )
+
+
+@implements("HTTP-MOCKED")
+def http_mocked(h: Harness) -> None:
+    tour = _tour_of(h)
+    assert tour.session is not None
+    unmatched = tour.session.cloud.unmatched
+    if unmatched:
+        routes = [repr(route.pattern) for route in tour.session.router.routes][:-1]
+        h.fail(
+            expected="every request served by a mock_api route",
+            actual="unserved: " + ", ".join(f"{r.method} {r.url}" for r in unmatched[:5]),
+            context=f"mock_api routes: {'; '.join(routes) or 'none'}",
+        )
+
+
+def _infinite(timeout: object) -> list[str]:
+    if not isinstance(timeout, dict):
+        return ["connect", "read", "write", "pool"]
+    return [
+        name
+        for name in ("connect", "read", "write", "pool")
+        if not isinstance(timeout.get(name), int | float) or not math.isfinite(timeout[name])
+    ]
+
+
+@implements("HTTP-TIMEOUTS")
+def http_timeouts(h: Harness) -> None:
+    tour = _tour_of(h)
+    assert tour.session is not None
+    for request, _ in tour.session.exchange():
+        missing = _infinite(request.extensions.get("timeout"))
+        if missing:
+            h.fail(
+                expected="finite connect/read/write/pool timeouts on every request",
+                actual=f"{request.method} {request.url.path} has no {', '.join(missing)} timeout",
+            )
+
+
+@implements("CONCURRENT-CALLS")
+def concurrency(h: Harness) -> None:
+    world = h.world(2 * h.suite.page_size + 1)
+
+    async def body() -> None:
+        async with h.session(world) as session:
+            problems: list[str] = []
+            expected = h.expected(list(session.cloud.vms))
+
+            async def lister(index: int) -> None:
+                try:
+                    listed = await session.provider.list_vms()
+                except Exception as exc:
+                    problems.append(f"task {index}: list_vms() raised {describe_error(exc)}")
+                    return
+                problem = difference(expected, h.expected(listed))
+                if problem:
+                    problems.append(f"task {index}: list_vms() returned {problem}")
+
+            async def getter(index: int, vm: VMInfo) -> None:
+                try:
+                    got: object = await session.provider.get_vm(vm.id)
+                except Exception as exc:
+                    problems.append(f"task {index}: get_vm({vm.id!r}) raised {describe_error(exc)}")
+                    return
+                if not isinstance(got, VMInfo):
+                    problems.append(f"task {index}: get_vm({vm.id!r}) returned {got!r:.100}")
+                elif problem := difference([h.comparable(vm)], [h.comparable(got)]):
+                    problems.append(f"task {index}: get_vm({vm.id!r}) returned {problem}")
+
+            async with anyio.create_task_group() as tasks:
+                for index in range(20):
+                    if index % 2:
+                        tasks.start_soon(lister, index)
+                    else:
+                        vms = session.cloud.vms
+                        tasks.start_soon(getter, index, vms[index % len(vms)])
+            if problems:
+                h.fail(
+                    expected="20 concurrent list_vms/get_vm calls all correct",
+                    actual=f"{len(problems)} wrong:\n  - " + "\n  - ".join(problems[:5]),
+                )
+
+    h.run(body)

@@ -1,0 +1,204 @@
+"""LIFECYCLE-*: connect, configuration errors, bad credentials, the not-connected guard."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from hypersdk import (
+    AuthenticationError,
+    ConfigurationError,
+    ExportOptions,
+    NotConnectedError,
+    ProviderConfig,
+    UnsupportedFormatError,
+)
+from hypersdk_testing._checks._registry import implements
+from hypersdk_testing._harness import describe_error, track_clients
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from hypersdk import Provider
+    from hypersdk_testing._harness import Harness, Session
+
+
+@implements("LIFECYCLE-CONNECT")
+def lifecycle_connect(h: Harness) -> None:
+    async def body() -> None:
+        async with h.session(connect=False) as session:
+            for step in ("connect", "validate_credentials"):
+                try:
+                    if step == "connect":
+                        await session.provider.connect(session.config)
+                    else:
+                        await session.provider.validate_credentials()
+                except Exception as exc:
+                    h.fail(
+                        expected=f"{step}() to succeed with the config from configure(cloud)",
+                        actual=f"it raised {describe_error(exc)}",
+                    )
+
+    h.run(body)
+
+
+def without(config: ProviderConfig, field: str) -> ProviderConfig:
+    """``config`` with ``field`` (or ``metadata.<key>``) set back to its empty default."""
+    if field.startswith("metadata."):
+        key = field.removeprefix("metadata.")
+        return attrs.evolve(config, metadata={k: v for k, v in config.metadata.items() if k != key})
+    empty: object = {"password": None, "port": 0}.get(field, "")
+    changes: dict[str, Any] = {field: empty}
+    return attrs.evolve(config, **changes)
+
+
+@implements("LIFECYCLE-MISSING-CONFIG")
+def lifecycle_missing_config(h: Harness) -> None:
+    async def body() -> None:
+        for field in h.suite.required_config:
+            name = field.removeprefix("metadata.")
+            error: ConfigurationError | None = None
+            requests = 0
+            async with h.session(connect=False) as session:
+                config = without(session.config, field)
+                try:
+                    provider = h.build(config)
+                    await provider.connect(config)
+                except ConfigurationError as exc:
+                    error = exc
+                except Exception as exc:
+                    h.fail(
+                        expected=f"ConfigurationError naming {name!r} when {field} is missing",
+                        actual=f"{describe_error(exc)}",
+                    )
+                else:
+                    await provider.disconnect()
+                requests = len(session.exchange())
+            if error is None:
+                h.fail(
+                    expected=f"ConfigurationError naming {name!r} when {field} is missing",
+                    actual="connect() succeeded",
+                )
+            if name.casefold() not in str(error).casefold():
+                h.fail(
+                    expected=f"the ConfigurationError to name {name!r}",
+                    actual=f"ConfigurationError: {error}",
+                )
+            if requests:
+                h.fail(
+                    expected=f"no request before the ConfigurationError for {field}",
+                    actual=f"{requests} request(s)",
+                )
+
+    h.run(body)
+
+
+@implements("LIFECYCLE-BAD-TOKEN")
+def lifecycle_bad_token(h: Harness) -> None:
+    async def body() -> None:
+        async with h.session(connect=False) as session:
+            session.cloud.rotate_token()  # the config's token is now a rejected one
+            for step in ("connect", "validate_credentials"):
+                try:
+                    if step == "connect":
+                        await session.provider.connect(session.config)
+                    else:
+                        await session.provider.validate_credentials()
+                except AuthenticationError:
+                    return
+                except Exception as exc:
+                    h.fail(
+                        expected=f"AuthenticationError from {step}() with a rejected token",
+                        actual=describe_error(exc),
+                    )
+            h.fail(
+                expected="AuthenticationError from connect() or validate_credentials()",
+                actual="both succeeded although the API answered 401",
+            )
+
+    h.run(body)
+
+
+def _operations(h: Harness, session: Session) -> dict[str, Callable[[], Awaitable[object]]]:
+    provider: Provider = session.provider
+    vm_id = session.cloud.vms[0].id if session.cloud.vms else "1"
+    formats = h.capabilities.supported_formats
+    options = ExportOptions(
+        output_path=h.tmp_path / "never", format=formats[0] if formats else "raw"
+    )
+    return {
+        "validate_credentials()": provider.validate_credentials,
+        "list_vms()": provider.list_vms,
+        f"get_vm({vm_id!r})": lambda: provider.get_vm(vm_id),
+        "search_vms('a')": lambda: provider.search_vms("a"),
+        f"export_vm({vm_id!r}, ...)": lambda: provider.export_vm(vm_id, options),
+    }
+
+
+@implements("LIFECYCLE-NOT-CONNECTED")
+def lifecycle_not_connected(h: Harness) -> None:
+    async def body() -> None:
+        async with h.session(connect=False) as session:
+            for moment in ("before connect()", "after disconnect()"):
+                if moment == "after disconnect()":
+                    await session.provider.connect(session.config)
+                    await session.provider.disconnect()
+                for label, call in _operations(h, session).items():
+                    before = len(session.exchange())
+                    try:
+                        await call()
+                    except NotConnectedError:
+                        pass
+                    except UnsupportedFormatError:
+                        if h.capabilities.supported_formats:
+                            h.fail(
+                                expected=f"NotConnectedError from {label} {moment}",
+                                actual="UnsupportedFormatError for a supported format",
+                            )
+                    except Exception as exc:
+                        h.fail(
+                            expected=f"NotConnectedError from {label} {moment}",
+                            actual=describe_error(exc),
+                        )
+                    else:
+                        h.fail(
+                            expected=f"NotConnectedError from {label} {moment}",
+                            actual="it returned normally",
+                        )
+                    made = len(session.exchange()) - before
+                    if made:
+                        h.fail(
+                            expected=f"no request from {label} {moment}",
+                            actual=f"{made} request(s)",
+                        )
+
+    h.run(body)
+
+
+@implements("LIFECYCLE-DISCONNECT")
+def lifecycle_disconnect(h: Harness) -> None:
+    async def body() -> None:
+        with track_clients() as clients:
+            async with h.session(connect=False) as session:
+                provider = session.provider
+                try:
+                    await provider.disconnect()  # before connect: a no-op
+                    await provider.connect(session.config)
+                    await provider.list_vms()
+                    await provider.disconnect()
+                    await provider.disconnect()
+                except Exception as exc:
+                    h.fail(
+                        expected="disconnect() to never raise, however often it is called",
+                        actual=describe_error(exc),
+                    )
+                still_open = [client for client in clients if not client.is_closed]
+                if still_open:
+                    h.fail(
+                        expected="every HTTP client closed after disconnect()",
+                        actual=f"{len(still_open)} of {len(clients)} client(s) still open: "
+                        + ", ".join(type(client).__name__ for client in still_open),
+                    )
+
+    h.run(body)

@@ -1,0 +1,69 @@
+"""SUITE-CONFIG: the conformance class itself is well formed."""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING
+
+import attrs
+
+from hypersdk import VMInfo
+from hypersdk_testing import _contract
+from hypersdk_testing._checks._registry import implements
+from hypersdk_testing._contract import check_by_id
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hypersdk_testing._harness import Harness
+
+_CONFIG_FIELDS = ("endpoint", "host", "port", "username", "password", "region")
+
+
+@implements("SUITE-CONFIG")
+def suite_config(h: Harness) -> None:
+    suite = h.suite
+    problems: list[str] = []
+    if not isinstance(getattr(suite, "plugin", None), types.ModuleType):
+        problems.append("`plugin` must be the plugin module (plugin = my_plugin)")
+    for method in ("configure", "mock_api"):
+        # By name, not identity: the base class may come from a re-imported module.
+        if getattr(type(suite), method).__qualname__ == f"ProviderConformance.{method}":
+            problems.append(f"define {method}() (see docs/conformance.md, 'Running it')")
+    reasons: Mapping[str, object] = suite.exclusions  # authors may write anything here
+    for check_id, reason in reasons.items():
+        try:
+            check_by_id(check_id)
+        except KeyError:
+            problems.append(f"exclusions names {check_id!r}, which is not a contract check ID")
+            continue
+        if not isinstance(reason, str) or not reason.strip():
+            problems.append(f"exclusions[{check_id!r}] needs a written reason")
+    pinned = suite.contract_version
+    newest = _contract.CONTRACT_VERSION
+    if pinned is not None and (type(pinned) is not int or not 1 <= pinned <= newest):
+        problems.append(f"contract_version = {pinned!r}: must be None or 1..{newest}")
+    if type(suite.page_size) is not int or suite.page_size < 1:
+        problems.append(f"page_size = {suite.page_size!r}: must be an integer >= 1")
+    known = {field.name for field in attrs.fields(VMInfo)}
+    unknown = [name for name in suite.compared_fields if name not in known]
+    if unknown or not {"id", "name"} <= set(suite.compared_fields):
+        problems.append(
+            f"compared_fields must name VMInfo fields and include id and name; unknown: {unknown}"
+        )
+    for name in suite.required_config:
+        if name not in _CONFIG_FIELDS and not name.startswith("metadata."):
+            problems.append(
+                f"required_config names {name!r}; use one of {', '.join(_CONFIG_FIELDS)} "
+                "or 'metadata.<key>'"
+            )
+    sizes = suite.world_sizes
+    if sizes is not None and (
+        not sizes or any(type(size) is not int or size < 0 for size in sizes)
+    ):
+        problems.append(f"world_sizes = {sizes!r}: must be non-empty integers >= 0")
+    if problems:
+        h.fail(
+            expected="a well-formed conformance class",
+            actual=f"{len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
+        )

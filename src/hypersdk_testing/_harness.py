@@ -1,0 +1,376 @@
+"""The machinery every check uses: worlds, sessions against the mocked API, failures."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import anyio
+import anyio.lowlevel
+import attrs
+import httpx
+import respx
+
+from hypersdk import (
+    BlockingProvider,
+    ExportCapabilities,
+    HyperSDKError,
+    PluginMetadata,
+    Provider,
+    ProviderConfig,
+    ProviderType,
+    VMInfo,
+    as_async_provider,
+)
+from hypersdk_testing._failure import ContractViolation, format_exchange, violation_message
+from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
+from hypersdk_testing._world import standard_world
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from pathlib import Path
+
+    from hypothesis.strategies import SearchStrategy
+
+    from hypersdk_testing._contract import ContractCheck
+    from hypersdk_testing._suite import ProviderConformance
+
+__all__ = ["Harness", "Session", "describe_error", "track_clients"]
+
+_T = TypeVar("_T")
+
+
+@attrs.define
+class Session:
+    """One scenario: a FakeCloud served by the author's routes, and a provider aimed at it."""
+
+    cloud: FakeCloud
+    router: respx.MockRouter
+    config: ProviderConfig
+    provider: Provider
+    calls: list[tuple[httpx.Request, httpx.Response | None]] = attrs.Factory(list)
+
+    def exchange(self) -> list[tuple[httpx.Request, httpx.Response | None]]:
+        """Every request so far with its response (``None`` when the transport raised)."""
+        live = [(call.request, call.optional_response) for call in self.router.calls]
+        return self.calls + live
+
+
+def _stall_seconds(request: httpx.Request) -> float:
+    timeout = request.extensions.get("timeout")
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return STALL_CAP if not isinstance(read, int | float) else min(float(read), STALL_CAP)
+
+
+class _NetworkLikeRouter(respx.MockRouter):
+    """A router that behaves like a network: requests take a checkpoint, and can stall.
+
+    Without the checkpoint a mocked request completes without yielding, and code that
+    forgets to shield its cleanup from cancellation would pass by accident. A stalled
+    request (``Fault.stall``) waits for the client's read timeout, then times out.
+    """
+
+    cloud: FakeCloud | None = None
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        await anyio.lowlevel.checkpoint()
+        if self.cloud is not None and self.cloud.stalls(request):
+            self.calls.record(request, None)
+            await anyio.sleep(_stall_seconds(request))
+            raise httpx.ReadTimeout("injected: the server never answered", request=request)
+        return await super().async_handler(request)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.cloud is not None and self.cloud.stalls(request):
+            self.calls.record(request, None)
+            time.sleep(_stall_seconds(request))
+            raise httpx.ReadTimeout("injected: the server never answered", request=request)
+        return super().handler(request)
+
+
+class _Capture(logging.Handler):
+    """Keeps every record, at every level, from every logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._records_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._records_lock:
+            self.records.append(record)
+
+    def texts(self) -> list[tuple[logging.LogRecord, str]]:
+        """Each record with its full text: message, arguments applied, traceback included."""
+        with self._records_lock:
+            records = list(self.records)
+        shown = []
+        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+        for record in records:
+            try:
+                text = formatter.format(record)
+            except Exception:  # a broken format string is the plugin's bug, not ours
+                text = f"{record.msg!r} % {record.args!r}"
+            shown.append((record, text))
+        return shown
+
+
+def describe_error(error: BaseException) -> str:
+    """``'VMNotFoundError: no VM 42'`` (the module is shown for non-hypersdk errors)."""
+    kind = type(error)
+    name = (
+        kind.__qualname__
+        if isinstance(error, HyperSDKError)
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    return f"{name}: {error}"
+
+
+@contextlib.contextmanager
+def track_clients() -> Iterator[list[httpx.Client | httpx.AsyncClient]]:
+    """Record every httpx client created inside the block."""
+    created: list[httpx.Client | httpx.AsyncClient] = []
+    original_sync = httpx.Client.__init__
+    original_async = httpx.AsyncClient.__init__
+
+    def sync_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        original_sync(self, *args, **kwargs)
+        created.append(self)
+
+    def async_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        original_async(self, *args, **kwargs)
+        created.append(self)
+
+    httpx.Client.__init__ = sync_init  # type: ignore[method-assign]
+    httpx.AsyncClient.__init__ = async_init  # type: ignore[method-assign]
+    try:
+        yield created
+    finally:
+        httpx.Client.__init__ = original_sync  # type: ignore[method-assign]
+        httpx.AsyncClient.__init__ = original_async  # type: ignore[method-assign]
+
+
+class Harness:
+    """What one check of one conformance class works with."""
+
+    def __init__(self, suite: ProviderConformance, check: ContractCheck, tmp_path: Path) -> None:
+        self.suite = suite
+        self.check = check
+        self.tmp_path = tmp_path
+        self.logs = _Capture()
+        self.last_session: Session | None = None
+        self._tokens: set[str] = set()
+
+    # --- the plugin ----------------------------------------------------------------------
+
+    @property
+    def info(self) -> PluginMetadata:
+        """The plugin's ``PLUGIN_INFO`` (IDENTITY-LOADS checks it is one)."""
+        info = getattr(self.suite.plugin, "PLUGIN_INFO", None)
+        if not isinstance(info, PluginMetadata):
+            self.fail(
+                expected="PLUGIN_INFO to be a hypersdk.PluginMetadata",
+                actual=f"{type(info).__name__}",
+                context="this check needs PLUGIN_INFO; see IDENTITY-LOADS",
+            )
+        return info
+
+    @property
+    def provider_type(self) -> ProviderType:
+        """``PLUGIN_INFO.provider_type``."""
+        return self.info.provider_type
+
+    @property
+    def capabilities(self) -> ExportCapabilities:
+        """``PLUGIN_INFO.capabilities``."""
+        return self.info.capabilities
+
+    def logger(self) -> logging.Logger:
+        """The logger handed to ``new_provider`` (captured at DEBUG)."""
+        logger = logging.getLogger(f"hypersdk.conformance.{self.provider_type}")
+        logger.setLevel(logging.DEBUG)
+        return logger
+
+    def build(self, config: ProviderConfig) -> Provider:
+        """``plugin.new_provider(config, logger)``, presented as an async Provider.
+
+        A ConfigurationError from the factory propagates (LIFECYCLE-MISSING-CONFIG wants
+        it); anything else unexpected is a violation of the current check.
+        """
+        factory = getattr(self.suite.plugin, "new_provider", None)
+        if not callable(factory):
+            self.fail(
+                expected="the plugin module to define new_provider(config, logger)",
+                actual=f"new_provider is {type(factory).__name__}",
+                context="see IDENTITY-LOADS",
+            )
+        try:
+            built = factory(config, self.logger())
+        except HyperSDKError:
+            raise
+        except Exception as exc:
+            self.fail(
+                expected="new_provider(config, logger) to build a provider",
+                actual=f"it raised {describe_error(exc)}",
+                context="see IDENTITY-LOADS",
+            )
+        if not isinstance(built, Provider | BlockingProvider):
+            self.fail(
+                expected="new_provider() to return a Provider or BlockingProvider",
+                actual=f"it returned {type(built).__name__}",
+                context="see IDENTITY-LOADS",
+            )
+        return as_async_provider(built)
+
+    # --- worlds --------------------------------------------------------------------------
+
+    def world(self, size: int, *, seed: int = 0) -> list[VMInfo]:
+        """A deterministic world of ``size`` VMs, made representable by the suite."""
+        return [
+            self.suite.representable(vm)
+            for vm in standard_world(self.provider_type, size, seed=seed)
+        ]
+
+    def expected(self, vms: list[VMInfo]) -> list[dict[str, object]]:
+        """The compared fields of ``vms`` (what list_vms must return, field by field)."""
+        return [self.comparable(vm) for vm in vms]
+
+    def comparable(self, vm: VMInfo) -> dict[str, object]:
+        """The fields of ``vm`` the suite compares (``compared_fields``)."""
+        return {name: getattr(vm, name) for name in self.suite.compared_fields}
+
+    # --- running -------------------------------------------------------------------------
+
+    def for_all(self, strategy: SearchStrategy[_T], body: Callable[[_T], None]) -> None:
+        """Run ``body`` for values drawn from ``strategy`` under the suite's settings."""
+        from hypothesis import given
+
+        @self.suite.hypothesis_settings()
+        @given(strategy)
+        def run(value: _T) -> None:
+            body(value)
+
+        try:
+            run()
+        except ContractViolation as exc:
+            # Hypothesis notes repeat the whole generated world; the message summarises it.
+            if hasattr(exc, "__notes__"):
+                del exc.__notes__
+            raise
+
+    def run(self, function: Callable[[], Awaitable[_T]]) -> _T:
+        """Run an async step on the suite's anyio backend, capturing logs at DEBUG."""
+        root = logging.getLogger()
+        previous = root.level
+        root.addHandler(self.logs)
+        root.setLevel(logging.DEBUG)
+        try:
+            return anyio.run(function, backend=self.suite.anyio_backend)
+        finally:
+            root.removeHandler(self.logs)
+            root.setLevel(previous)
+
+    @contextlib.asynccontextmanager
+    async def session(
+        self,
+        vms: list[VMInfo] | None = None,
+        *,
+        connect: bool = True,
+        cloud: FakeCloud | None = None,
+    ) -> AsyncIterator[Session]:
+        """A provider connected to a FakeCloud of ``vms``, served by the author's mock_api.
+
+        Requests no route serves fail as connection errors and are kept in
+        ``cloud.unmatched`` (HTTP-MOCKED reports them). The provider is disconnected on
+        exit, shielded from cancellation.
+        """
+        if cloud is None:
+            cloud = FakeCloud(
+                vms if vms is not None else self.world(3),
+                page_size=self.suite.page_size,
+                auth_scheme=self.suite.auth_scheme,
+                auth_header=self.suite.auth_header,
+            )
+        config = self.suite.configure(cloud)
+        self._tokens.add(cloud.token)
+        router = _NetworkLikeRouter(assert_all_mocked=True, assert_all_called=False)
+        router.cloud = cloud
+        self.suite.mock_api(router, cloud)
+
+        def unmatched(request: httpx.Request) -> httpx.Response:
+            cloud.unmatched.append(request)
+            raise httpx.ConnectError(
+                f"hypersdk_testing: no mock_api route serves {request.method} {request.url}",
+                request=request,
+            )
+
+        router.route().mock(side_effect=unmatched)
+        router.start()
+        session: Session | None = None
+        try:
+            provider = self.build(config)
+            session = Session(cloud=cloud, router=router, config=config, provider=provider)
+            self.last_session = session
+            if connect:
+                try:
+                    await provider.connect(config)
+                except Exception as exc:
+                    self.fail(
+                        expected="connect() with the config from configure(cloud) to succeed",
+                        actual=f"it raised {describe_error(exc)}",
+                        context="see LIFECYCLE-CONNECT",
+                    )
+            yield session
+        finally:
+            if session is not None:
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await session.provider.disconnect()
+                session.calls = session.exchange()
+            router.stop(clear=False, reset=True, quiet=True)
+
+    # --- failing -------------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> set[str]:
+        """Every token handed out so far (redacted from messages)."""
+        return set(self._tokens)
+
+    def fail(
+        self,
+        *,
+        expected: str,
+        actual: str,
+        context: str | None = None,
+        session: Session | None = None,
+    ) -> NoReturn:
+        """Raise the :class:`ContractViolation` of the current check."""
+        session = session or self.last_session
+        exchange = None
+        if session is not None:
+            exchange = format_exchange(session.exchange(), self.secrets)
+            served = len(session.exchange()) - len(session.cloud.unmatched)
+            if served > len(session.cloud.requests):
+                context = (context + "; " if context else "") + (
+                    f"{served - len(session.cloud.requests)} request(s) were served without "
+                    "cloud.intercept(request): call it first in every mock_api route, or "
+                    "tokens and injected faults are never checked"
+                )
+            if session.cloud.unmatched:
+                unmatched = ", ".join(
+                    f"{request.method} {request.url}" for request in session.cloud.unmatched[:3]
+                )
+                context = (context + "; " if context else "") + (
+                    f"requests no mock_api route served: {unmatched}"
+                )
+        message = violation_message(
+            self.check,
+            expected=expected,
+            actual=actual,
+            exchange=exchange,
+            context=context,
+            secrets=self.secrets,
+        )
+        raise ContractViolation(self.check.id, message)

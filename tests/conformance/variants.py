@@ -1,0 +1,485 @@
+"""Deliberately broken refcloud providers, each with the one bug a contract check must catch.
+
+Every variant subclasses the reference provider and overrides one seam. ``VARIANTS`` maps
+the variant's name to the check ID that must fail for it; ``conformance_class(name)``
+builds the conformance class a pytester run collects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+import types
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio.lowlevel
+import attrs
+import httpx
+
+from hypersdk import (
+    AuthenticationError,
+    ConfigurationError,
+    ExportCapabilities,
+    HyperSDKError,
+    PluginMetadata,
+    ProviderAPIError,
+    ProviderType,
+    RateLimitError,
+    Secret,
+    VMFilter,
+    VMInfo,
+    VMNotFoundError,
+)
+from tests.conformance import blocking_provider, reference_provider
+from tests.conformance.blocking_provider import BlockingRefcloud
+from tests.conformance.reference_provider import RefcloudProvider
+from tests.conformance.reference_suite import RefcloudConformance
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Mapping
+
+    from hypersdk import BlockingProvider, Provider, ProviderConfig
+
+
+class DropsLastPage(RefcloudProvider):
+    """Computes the page count with an off-by-one and never fetches the last page."""
+
+    def _next_page(self, current: int, body: Mapping[str, object]) -> int | None:
+        total, machines = body.get("total"), body.get("machines")
+        if not isinstance(total, int) or not isinstance(machines, list) or not machines:
+            return None
+        pages = -(-total // len(machines))
+        return current + 1 if current + 1 < pages else None
+
+
+class IgnoresFilter(RefcloudProvider):
+    """Returns every VM whatever the filter says."""
+
+    async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
+        return await self._all_machines()
+
+
+class Swallows404(RefcloudProvider):
+    """Turns "not found" into None."""
+
+    async def get_vm(self, identifier: str) -> VMInfo:
+        try:
+            return await super().get_vm(identifier)
+        except VMNotFoundError:
+            return None  # type: ignore[return-value]
+
+
+class LeaksTokenInLog(RefcloudProvider):
+    """Logs the headers it sends, bearer token included."""
+
+    def _make_client(self, config: ProviderConfig, token: Secret) -> httpx.AsyncClient:
+        self._log.debug("connecting with Authorization: Bearer %s", token.reveal())
+        return super()._make_client(config, token)
+
+
+class LeavesPartFile(RefcloudProvider):
+    """Forgets to delete the partial download when the export fails or is cancelled."""
+
+    def _discard(self, part: Path) -> None:
+        pass
+
+
+class Retries429Forever(RefcloudProvider):
+    """Honours Retry-After, but never stops retrying."""
+
+    max_attempts = 10**9
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if isinstance(error, RateLimitError):
+            return error.retry_after or 0.01
+        return super()._retry_delay(error, attempt, idempotent=idempotent)
+
+
+class NaiveDatetimes(RefcloudProvider):
+    """Parses timestamps and drops their UTC offset."""
+
+    def _parse_time(self, value: object) -> datetime | None:
+        parsed = super()._parse_time(value)
+        return parsed.replace(tzinfo=None) if parsed is not None else None
+
+
+class WritesOutsideOutputPath(RefcloudProvider):
+    """Names the file after the raw VM name (only stripping a leading slash)."""
+
+    def _file_name(self, vm: VMInfo) -> str:
+        return f"{vm.name.lstrip('/')}-{vm.id}"
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return await super()._download(snapshot, part, reporter)
+
+
+class WrongType(RefcloudProvider):
+    """Reports a type other than PLUGIN_INFO.provider_type."""
+
+    @property
+    def type(self) -> ProviderType:
+        return ProviderType("refcloud-v2")
+
+
+class EmptyName(RefcloudProvider):
+    """Has no display name."""
+
+    @property
+    def name(self) -> str:
+        return " "
+
+
+class ClaimsMoreThanInfo(RefcloudProvider):
+    """Answers capabilities that differ from PLUGIN_INFO's."""
+
+    def get_export_capabilities(self) -> ExportCapabilities:
+        return attrs.evolve(super().get_export_capabilities(), supported_formats=("raw", "qcow2"))
+
+
+class NoConfigCheck(RefcloudProvider):
+    """Connects without a token and lets the API say no."""
+
+    def _token(self, config: ProviderConfig) -> Secret:
+        return config.password or Secret("none")
+
+
+class RawJSONErrors(RefcloudProvider):
+    """Parses bodies with response.json() and indexes them blindly."""
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        require: tuple[str, ...] = (),
+        identifier: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, object]:
+        response = await self._request(
+            method, path, operation=operation, identifier=identifier, **kwargs
+        )
+        body: dict[str, object] = response.json()
+        for key in require:
+            body[key]
+        return body
+
+
+class NoConnectGuard(RefcloudProvider):
+    """Uses the client without checking that connect() ran."""
+
+    def _require(self, operation: str) -> httpx.AsyncClient:
+        return self._client  # type: ignore[return-value]
+
+
+class LeaksClient(RefcloudProvider):
+    """Forgets the client on disconnect without closing it."""
+
+    async def disconnect(self) -> None:
+        self._client = None
+
+
+class TimeoutsAsAPIErrors(RefcloudProvider):
+    """Reports a timeout as a bad answer, so nobody retries it."""
+
+    def _transport_error(self, exc: httpx.HTTPError, operation: str) -> HyperSDKError:
+        return ProviderAPIError(f"refcloud {operation}: request failed ({type(exc).__name__})")
+
+
+class RawTransportErrors(RefcloudProvider):
+    """Lets httpx's own exceptions out."""
+
+    def _transport_error(self, exc: httpx.HTTPError, operation: str) -> HyperSDKError:
+        raise exc
+
+
+class RequiresRegion(RefcloudProvider):
+    """Refuses to connect without a region the API never needed."""
+
+    async def connect(self, config: ProviderConfig) -> None:
+        if not config.region:
+            raise ConfigurationError("refcloud connect: ProviderConfig.region is required")
+        await super().connect(config)
+
+
+class IgnoresRetryAfter(RefcloudProvider):
+    """Retries a 429 after its own short backoff, not after Retry-After."""
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if isinstance(error, RateLimitError) and attempt < self.max_attempts:
+            return 0.01
+        return super()._retry_delay(error, attempt, idempotent=idempotent)
+
+
+class No5xxRetry(RefcloudProvider):
+    """Gives up on the first 5xx."""
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if isinstance(error, RateLimitError):
+            return super()._retry_delay(error, attempt, idempotent=idempotent)
+        return None
+
+
+class NoTimeout(RefcloudProvider):
+    """Builds its client with timeout=None."""
+
+    def _make_client(self, config: ProviderConfig, token: Secret) -> httpx.AsyncClient:
+        client = super()._make_client(config, token)
+        client.timeout = httpx.Timeout(None)
+        return client
+
+
+class TokenInURL(RefcloudProvider):
+    """Sends the token as a query parameter as well."""
+
+    def _make_client(self, config: ProviderConfig, token: Secret) -> httpx.AsyncClient:
+        client = super()._make_client(config, token)
+        client.params = client.params.set("access_token", token.reveal())
+        return client
+
+
+class ProgressStopsAt99(RefcloudProvider):
+    """Never reports 100."""
+
+    def _finish(self, reporter: Any, filename: str) -> None:
+        reporter.update("done", 99, f"wrote {filename}")
+
+
+class NeverChecksFormat(RefcloudProvider):
+    """Exports whatever format is asked for, as raw, after making a snapshot."""
+
+    def _check_format(self, options: Any) -> None:
+        pass
+
+
+class SnapshotLeftOnCancel(RefcloudProvider):
+    """Deletes its temporary snapshot without shielding the call from cancellation."""
+
+    async def _delete_snapshot(self, snapshot: str) -> None:
+        await self._request("DELETE", f"/snapshots/{snapshot}", operation="export_vm")
+
+
+class NoResume(RefcloudProvider):
+    """Treats a dropped download as fatal."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        self.max_attempts = 1
+        return await super()._download(snapshot, part, reporter)
+
+
+class BlockingSleep(RefcloudProvider):
+    """Backs off with time.sleep, freezing the event loop and every deadline with it."""
+
+    backoff = 0.4
+
+    async def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class SharedPaginationState(RefcloudProvider):
+    """Accumulates pages in an attribute shared by concurrent calls."""
+
+    async def _all_machines(self) -> list[VMInfo]:
+        self._acc: list[VMInfo] = []
+        page: int | None = 1
+        while page is not None:
+            body = await self._json(
+                "GET",
+                "/machines",
+                operation="list_vms",
+                require=("machines",),
+                params={"page": page, "per_page": 100},
+            )
+            self._acc.extend(self._to_vm(raw, "list_vms") for raw in body["machines"])  # type: ignore[attr-defined]
+            await anyio.lowlevel.checkpoint()
+            page = self._next_page(page, body)
+        return list(self._acc)
+
+
+class CaseSensitiveSearch(RefcloudProvider):
+    """Searches names only, case-sensitively."""
+
+    async def search_vms(self, query: str) -> list[VMInfo]:
+        return [
+            vm for vm in await self.list_vms() if all(term in vm.name for term in query.split())
+        ]
+
+
+class WrongProviderField(RefcloudProvider):
+    """Fills VMInfo.provider with a display name."""
+
+    def _to_vm(self, raw: object, operation: str) -> VMInfo:
+        return attrs.evolve(super()._to_vm(raw, operation), provider="RefCloud")
+
+
+class BadTokenAsAPIError(RefcloudProvider):
+    """Reports a rejected token as a generic API error."""
+
+    async def validate_credentials(self) -> None:
+        try:
+            await super().validate_credentials()
+        except AuthenticationError as exc:
+            raise ProviderAPIError(f"refcloud: account check failed: {exc}") from None
+
+
+class TokenInErrorMessage(RefcloudProvider):
+    """Puts the rejected token into the error message."""
+
+    async def validate_credentials(self) -> None:
+        try:
+            await super().validate_credentials()
+        except AuthenticationError:
+            token = self._config.password.reveal() if self._config.password else ""
+            raise AuthenticationError(f"refcloud rejected token {token}") from None
+
+
+class FakeCompression(RefcloudProvider):
+    """Names the file .gz but writes it uncompressed."""
+
+    def _compress(self, part: Path, level: int) -> None:
+        pass
+
+
+class CallsUnmockedHost(RefcloudProvider):
+    """Also fetches regions from the production host, whatever the endpoint says."""
+
+    async def validate_credentials(self) -> None:
+        await super().validate_credentials()
+        client = self._require("validate_credentials")
+        with contextlib.suppress(httpx.HTTPError):
+            await client.get("https://api.refcloud.example/v1/regions")
+
+
+class GetDropsAddresses(RefcloudProvider):
+    """Maps the single-VM endpoint with its own (incomplete) code."""
+
+    async def get_vm(self, identifier: str) -> VMInfo:
+        return attrs.evolve(await super().get_vm(identifier), ip_addresses=())
+
+
+class ResumesFromStaleCursor(RefcloudProvider):
+    """Keeps the page cursor between listings, so the second listing starts at the end."""
+
+    _cursor = 1
+
+    async def _all_machines(self) -> list[VMInfo]:
+        vms: list[VMInfo] = []
+        page: int | None = self._cursor
+        while page is not None:
+            body = await self._json(
+                "GET",
+                "/machines",
+                operation="list_vms",
+                require=("machines",),
+                params={"page": page, "per_page": 100},
+            )
+            vms.extend(self._to_vm(raw, "list_vms") for raw in body["machines"])  # type: ignore[attr-defined]
+            self._cursor = page
+            page = self._next_page(page, body)
+        self._cursor += 1
+        return vms
+
+
+class ChecksumOfWrongBytes(RefcloudProvider):
+    """Hashes the file name instead of its contents."""
+
+    async def export_vm(self, identifier: str, options: Any, *, progress: Any = None) -> Any:
+        result = await super().export_vm(identifier, options, progress=progress)
+        return attrs.evolve(result, checksum=hashlib.sha256(result.files[0].encode()).hexdigest())
+
+
+class BlockingIgnoresCancellation(BlockingRefcloud):
+    """A BlockingProvider that never calls check_cancelled() while downloading."""
+
+    def _checkpoint(self) -> None:
+        pass
+
+
+class BlockingIgnoresDeadline(BlockingRefcloud):
+    """A BlockingProvider whose requests wait out their full timeout, deadline or not."""
+
+    def _request_timeout(self) -> float:
+        return self._timeout
+
+
+VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]] = {
+    "drops_last_page": (DropsLastPage, "LIST-COMPLETE"),
+    "naive_datetimes": (NaiveDatetimes, "LIST-COMPLETE"),
+    "resumes_from_stale_cursor": (ResumesFromStaleCursor, "LIST-STABLE"),
+    "wrong_provider_field": (WrongProviderField, "LIST-PROVIDER-TYPE"),
+    "ignores_filter": (IgnoresFilter, "LIST-FILTER"),
+    "get_drops_addresses": (GetDropsAddresses, "GET-AGREES"),
+    "swallows_404": (Swallows404, "GET-NOT-FOUND"),
+    "case_sensitive_search": (CaseSensitiveSearch, "SEARCH-SEMANTICS"),
+    "empty_name": (EmptyName, "IDENTITY-NAME"),
+    "wrong_type": (WrongType, "IDENTITY-TYPE"),
+    "claims_more_than_info": (ClaimsMoreThanInfo, "IDENTITY-CAPABILITIES"),
+    "requires_region": (RequiresRegion, "LIFECYCLE-CONNECT"),
+    "no_config_check": (NoConfigCheck, "LIFECYCLE-MISSING-CONFIG"),
+    "bad_token_as_api_error": (BadTokenAsAPIError, "LIFECYCLE-BAD-TOKEN"),
+    "no_connect_guard": (NoConnectGuard, "LIFECYCLE-NOT-CONNECTED"),
+    "leaks_client": (LeaksClient, "LIFECYCLE-DISCONNECT"),
+    "ignores_retry_after": (IgnoresRetryAfter, "FAULT-RATE-LIMIT"),
+    "retries_429_forever": (Retries429Forever, "FAULT-RATE-LIMIT-BUDGET"),
+    "no_5xx_retry": (No5xxRetry, "FAULT-TRANSIENT"),
+    "timeouts_as_api_errors": (TimeoutsAsAPIErrors, "FAULT-UNAVAILABLE"),
+    "raw_json_errors": (RawJSONErrors, "FAULT-BAD-BODY"),
+    "raw_transport_errors": (RawTransportErrors, "FAULT-ERROR-TYPES"),
+    "blocking_sleep": (BlockingSleep, "FAULT-DEADLINE"),
+    "checksum_of_wrong_bytes": (ChecksumOfWrongBytes, "EXPORT-RESULT"),
+    "never_checks_format": (NeverChecksFormat, "EXPORT-UNSUPPORTED"),
+    "writes_outside_output_path": (WritesOutsideOutputPath, "EXPORT-CONFINED"),
+    "progress_stops_at_99": (ProgressStopsAt99, "EXPORT-PROGRESS"),
+    "leaves_part_file": (LeavesPartFile, "EXPORT-CANCEL"),
+    "snapshot_left_on_cancel": (SnapshotLeftOnCancel, "EXPORT-CANCEL"),
+    "no_resume": (NoResume, "EXPORT-RESUME"),
+    "fake_compression": (FakeCompression, "EXPORT-COMPRESSION"),
+    "leaks_token_in_log": (LeaksTokenInLog, "SECRET-LOGS"),
+    "token_in_error_message": (TokenInErrorMessage, "SECRET-REPR"),
+    "token_in_url": (TokenInURL, "SECRET-URL"),
+    "calls_unmocked_host": (CallsUnmockedHost, "HTTP-MOCKED"),
+    "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
+    "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),
+    "blocking_ignores_cancellation": (BlockingIgnoresCancellation, "EXPORT-CANCEL"),
+    "blocking_ignores_deadline": (BlockingIgnoresDeadline, "FAULT-DEADLINE"),
+}
+"""Variant name -> (provider class, the check ID that must fail for it)."""
+
+
+def plugin_module(
+    name: str,
+    provider: type[RefcloudProvider] | type[BlockingRefcloud] = RefcloudProvider,
+    info: PluginMetadata | None = None,
+) -> types.ModuleType:
+    """A plugin module (PLUGIN_INFO + new_provider) whose provider is ``provider``."""
+    module = types.ModuleType(f"refcloud_variant_{name}")
+
+    def new_provider(config: ProviderConfig, logger: logging.Logger) -> Provider | BlockingProvider:
+        return provider(config, logger)
+
+    if info is None:
+        blocking = issubclass(provider, BlockingRefcloud)
+        info = (blocking_provider if blocking else reference_provider).PLUGIN_INFO
+    module.PLUGIN_INFO = info  # type: ignore[attr-defined]
+    module.new_provider = new_provider  # type: ignore[attr-defined]
+    return module
+
+
+def conformance_class(name: str, **knobs: Any) -> type[RefcloudConformance]:
+    """The conformance class of variant ``name`` (``"reference"`` for the reference).
+
+    ``knobs`` become class attributes; ``info=`` replaces the plugin's PLUGIN_INFO.
+    """
+    info = knobs.pop("info", None)
+    if name == "reference" and info is None:
+        module = reference_provider
+    else:
+        provider = RefcloudProvider if name == "reference" else VARIANTS[name][0]
+        module = plugin_module(name, provider, info)
+    attributes: dict[str, Any] = {"plugin": module, **knobs}
+    return type(f"Test_{name}", (RefcloudConformance,), attributes)

@@ -327,7 +327,7 @@ async def test_cancellation_while_the_action_runs_is_reported_and_leaves_no_file
     actions.statuses["snapshot"] = ["in-progress"]
     reporter = RecordingReporter()
     async with connected(poll_interval="0.01") as provider:
-        with anyio.move_on_after(0.2) as scope:
+        with anyio.move_on_after(0.1) as scope:
             await provider.export_vm(
                 DROPLET_ID, options(tmp_path, shutdown="true"), progress=reporter
             )

@@ -348,14 +348,14 @@ async def test_transient_5xx_is_retried(router: respx.MockRouter) -> None:
 async def test_a_503_retry_after_is_honoured(router: respx.MockRouter) -> None:
     route = router.get("/droplets").mock(
         side_effect=[
-            httpx.Response(503, headers={"retry-after": "0.3"}, text="maintenance"),
+            httpx.Response(503, headers={"retry-after": "0.15"}, text="maintenance"),
             httpx.Response(200, json=load("droplets_list")),
         ]
     )
     async with connected(include_gpus="false") as provider:
         started = anyio.current_time()
         assert len(await provider.list_vms()) == 3
-        assert anyio.current_time() - started >= 0.3
+        assert anyio.current_time() - started >= 0.15
     assert route.call_count == 2
 
 

@@ -36,10 +36,12 @@ def droplet_id(vm_id: str) -> int:
 
 
 def tag_string(key: str, value: str) -> str:
+    """The DigitalOcean tag for a hypersdk tag pair (``env:prod``, or ``web`` for no value)."""
     return f"{key}:{value}" if value else key
 
 
 def to_droplet(vm: VMInfo) -> dict[str, Any]:
+    """A generated VM as the API's example droplet, with the VM's identity and fields."""
     template: dict[str, Any] = load("droplet_get")["droplet"]
     v4 = [ip for ip in vm.ip_addresses if ":" not in ip]
     v6 = [ip for ip in vm.ip_addresses if ":" in ip]
@@ -53,7 +55,7 @@ def to_droplet(vm: VMInfo) -> dict[str, Any]:
         created_at=vm.created_at.isoformat() if vm.created_at else None,
         tags=[tag_string(key, value) for key, value in vm.tags.items()],
         networks={
-            "v4": [{"ip_address": ip, "type": "public", "netmask": "x"} for ip in v4],
+            "v4": [{"ip_address": ip, "type": "public", "netmask": "255.255.255.0"} for ip in v4],
             "v6": [{"ip_address": ip, "type": "public", "netmask": 64} for ip in v6],
         },
     )

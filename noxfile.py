@@ -39,7 +39,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site into docs/_build/html; warnings are errors."""
-    session.install("-e", ".[docs]")
+    # The conformance page documents hypersdk_testing, which imports pytest and Hypothesis.
+    session.install("-e", ".[docs,testing]")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 

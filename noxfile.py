@@ -46,6 +46,6 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: load a sample provider, list, filter and export its VMs."""
-    session.install("-e", ".")
-    session.run("python", "examples/quickstart.py", *session.posargs)
+    """The main job: the SDK, the CLI, the DigitalOcean plugin and its conformance report."""
+    session.install("-e", ".[cli,testing]", "-e", "examples/digitalocean")
+    session.run("python", "examples/demo.py", *session.posargs)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -41,6 +43,19 @@ class LineProgress:
             self._stream.flush()
 
 
+# The export toolkit reports "123 of 456 bytes" (or "123 bytes"); the bar shows it in
+# human units with the transfer rate.
+_BYTES = re.compile(r"^(?:\w+ )?(\d+)(?: of (\d+))? bytes")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover - the loop always returns
+
+
 class BarProgress:
     """A rich progress bar: phase, bar, percent, message (bytes), rate of progress, ETA."""
 
@@ -69,12 +84,29 @@ class BarProgress:
             "export", total=100, phase="starting", message=""
         )
         self._lock = threading.Lock()
+        self._first: tuple[float, int] | None = None  # (time, bytes) of the first byte report
+
+    def _describe(self, message: str) -> str:
+        match = _BYTES.match(message)
+        if match is None:
+            return message
+        done, total = int(match[1]), match[2]
+        now = time.monotonic()
+        if self._first is None or done < self._first[1]:
+            self._first = (now, done)
+        elapsed = now - self._first[0]
+        rate = (done - self._first[1]) / elapsed if elapsed > 0.2 else 0.0
+        shown = _human(done) + (f" / {_human(int(total))}" if total else "")
+        return f"{shown}  {_human(rate)}/s" if rate else shown
 
     def update(self, phase: str, percent: float, message: str) -> None:
         """Move the bar (safe from worker threads)."""
         with self._lock:
             self._progress.update(
-                self._task, completed=min(max(percent, 0.0), 100.0), phase=phase, message=message
+                self._task,
+                completed=min(max(percent, 0.0), 100.0),
+                phase=phase,
+                message=self._describe(message),
             )
 
     def __enter__(self) -> Self:

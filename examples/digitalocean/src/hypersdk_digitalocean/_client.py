@@ -214,14 +214,7 @@ class Api:
     ) -> dict[str, object]:
         """GET a JSON object, retrying 429, 5xx and connection failures within the budget."""
         response = await self.send("GET", path, operation=operation, params=params, idempotent=True)
-        hypersdk.raise_for_response(
-            response,
-            provider=PROVIDER,
-            operation=operation,
-            resource=resource,
-            identifier=identifier,
-        )
-        return json_body(response, provider=PROVIDER, operation=operation, require=require)
+        return _checked_json(response, operation, resource, identifier, require)
 
     async def post(
         self,
@@ -235,14 +228,7 @@ class Api:
     ) -> dict[str, object]:
         """POST JSON. Only a 429 is retried: a 5xx may have done the work already."""
         response = await self.send("POST", path, operation=operation, json=body, idempotent=False)
-        hypersdk.raise_for_response(
-            response,
-            provider=PROVIDER,
-            operation=operation,
-            resource=resource,
-            identifier=identifier,
-        )
-        return json_body(response, provider=PROVIDER, operation=operation, require=require)
+        return _checked_json(response, operation, resource, identifier, require)
 
     async def send(
         self,
@@ -465,3 +451,17 @@ class _Page(Generic[_T]):
     count: int  # droplets on the page, before conversion
     total: int | None
     has_next: bool
+
+
+def _checked_json(
+    response: httpx.Response,
+    operation: str,
+    resource: Literal["vm"] | None,
+    identifier: str | None,
+    require: tuple[str, ...],
+) -> dict[str, object]:
+    """Raise the hypersdk error an error response stands for, else return its JSON object."""
+    hypersdk.raise_for_response(
+        response, provider=PROVIDER, operation=operation, resource=resource, identifier=identifier
+    )
+    return json_body(response, provider=PROVIDER, operation=operation, require=require)

@@ -248,16 +248,15 @@ def _find_python_roots() -> list[tuple[Path, str]]:
     import sysconfig
 
     folders: list[tuple[str, str]] = []
-    for variables in (None, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+    base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
+    for variables in (None, base):
         paths = sysconfig.get_paths(vars=variables) if variables else sysconfig.get_paths()
-        for key, label in (
-            ("stdlib", "the Python standard library"),
-            ("platstdlib", "the Python standard library"),
-            ("purelib", "site-packages"),
-            ("platlib", "site-packages"),
-        ):
-            if paths.get(key):
-                folders.append((paths[key], label))
+        keys = [("purelib", "site-packages"), ("platlib", "site-packages")]
+        if variables is base:
+            # A virtual environment's own "stdlib" path is just its lib folder.
+            keys += [("stdlib", "the Python standard library")]
+            keys += [("platstdlib", "the Python standard library")]
+        folders.extend((paths[key], label) for key, label in keys if paths.get(key))
     try:
         folders.extend((folder, "site-packages") for folder in site.getsitepackages())
         if site.ENABLE_USER_SITE:
@@ -274,7 +273,9 @@ def _find_python_roots() -> list[tuple[Path, str]]:
     for folder, label in folders:
         # These are the interpreter's own folders, trusted here only to be compared with.
         roots.setdefault(Path(os.path.realpath(folder)), label)
-    return list(roots.items())
+    # Most specific first, so a site-packages inside the standard library's folder is
+    # called site-packages.
+    return sorted(roots.items(), key=lambda item: len(item[0].parts), reverse=True)
 
 
 def _refuse_python_folder(subject: Path, real: Path, what: str) -> None:

@@ -240,6 +240,7 @@ def _python_roots() -> list[tuple[Path, str]]:
     return cached
 
 
+_STDLIB: Final = "the Python standard library"
 _roots_cache: dict[tuple[str, ...], list[tuple[Path, str]]] = {}
 
 
@@ -247,15 +248,18 @@ def _find_python_roots() -> list[tuple[Path, str]]:
     import site
     import sysconfig
 
-    folders: list[tuple[str, str]] = []
+    # os.py lives in the standard library, whatever sysconfig can tell.
+    folders: list[tuple[str, str]] = [(os.path.dirname(os.__file__), _STDLIB)]
     base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
     for variables in (None, base):
-        paths = sysconfig.get_paths(vars=variables) if variables else sysconfig.get_paths()
+        try:
+            paths = sysconfig.get_paths(vars=variables) if variables else sysconfig.get_paths()
+        except Exception:  # noqa: S112 - a broken install must not stop the check
+            continue  # (os.py's folder, above, still names the standard library)
         keys = [("purelib", "site-packages"), ("platlib", "site-packages")]
         if variables is base:
             # A virtual environment's own "stdlib" path is just its lib folder.
-            keys += [("stdlib", "the Python standard library")]
-            keys += [("platstdlib", "the Python standard library")]
+            keys += [("stdlib", _STDLIB), ("platstdlib", _STDLIB)]
         folders.extend((paths[key], label) for key, label in keys if paths.get(key))
     try:
         folders.extend((folder, "site-packages") for folder in site.getsitepackages())

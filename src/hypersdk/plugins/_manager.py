@@ -824,12 +824,25 @@ class PluginManager:
         ``hypersdk.plugins`` logger. Returns at once when ``PluginConfig.hot_reload`` (or
         ``enabled``) is false. Directories that do not exist when watching starts are not watched.
 
+        Stopping (``stop_event`` or cancellation) takes effect at once, even while a
+        plugin is importing: the import goes on in its own thread, bounded by
+        ``PluginConfig.import_timeout``, and :meth:`list_plugins` never waits for it.
+
         >>> async with anyio.create_task_group() as tg:  # doctest: +SKIP
         ...     tg.start_soon(manager.watch)
 
         Raises:
             PluginError: ``watchfiles`` is not installed (``pip install 'hypersdk[reload]'``).
         """
+        if on_event is not None and not callable(on_event):
+            raise ConfigurationError(
+                f"watch: on_event must be a callable or None, got {type(on_event).__name__}"
+            )
+        if stop_event is not None and not callable(getattr(stop_event, "wait", None)):
+            raise ConfigurationError(
+                "watch: stop_event must be an anyio.Event (or None), "
+                f"got {type(stop_event).__name__}"
+            )
         from hypersdk.plugins._watch import watch
 
         await watch(self, on_event=on_event, stop_event=stop_event)

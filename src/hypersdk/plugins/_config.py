@@ -6,7 +6,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,7 +39,7 @@ def argument_key(argument: str, value: object) -> str:
     if not isinstance(text, str) or not text.strip() or "\x00" in text:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         raise ConfigurationError(
-            f"{argument}: must be a non-empty plugin name or path (str or os.PathLike) "
+            f"{argument}: must be a non-empty name or path (str or os.PathLike) "
             f"without NUL characters, got {shown}"
         )
     try:
@@ -85,12 +85,12 @@ def _paths(field: str, value: object) -> tuple[Path, ...]:
         )
     paths = []
     for index, item in enumerate(items):
-        text = os.fspath(item) if isinstance(item, str | os.PathLike) else None
-        if not isinstance(text, str) or not text or "\x00" in text:
+        try:
+            paths.append(argument_path("PluginConfig", f"{field}[{index}]", item))
+        except ConfigurationError as exc:
             raise ConfigurationError(
-                f"PluginConfig.{field}[{index}]: must be a non-empty path, got {item!r}"
-            )
-        paths.append(Path(text))
+                str(exc).replace("PluginConfig: ", "PluginConfig.", 1)
+            ) from None
     return tuple(paths)
 
 
@@ -102,6 +102,28 @@ def _to_system_directories(value: object) -> tuple[Path, ...]:
     return _paths("system_directories", value)
 
 
+def _to_names(field: str) -> Callable[[object], tuple[str, ...]]:
+    def convert(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
+            return tuple(value)
+        raise ConfigurationError(
+            f"PluginConfig.{field}: must be a sequence of strings, got {value!r}"[:200]
+        )
+
+    convert.__name__ = f"to_{field}"
+    return convert
+
+
+def _to_enabled_list(value: object) -> tuple[str, ...]:
+    return _to_names("enabled_list")(value)
+
+
+def _to_disabled_list(value: object) -> tuple[str, ...]:
+    return _to_names("disabled_list")(value)
+
+
 def _names(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     v.string_items(instance, attribute, value)
     for item in value:
@@ -110,7 +132,7 @@ def _names(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, 
 
 
 def _to_digests(value: Iterable[str]) -> tuple[str, ...]:
-    items: tuple[object, ...] = v.to_tuple(value)
+    items: tuple[object, ...] = _to_names("sha256_allowlist")(value)
     # Digests are compared case-insensitively: `sha256sum` prints lower case, others don't.
     return tuple(item.lower() if isinstance(item, str) else item for item in items)  # type: ignore[misc]
 
@@ -161,10 +183,10 @@ class PluginConfig:
     enabled: bool = attrs.field(default=True, validator=v.boolean)
     directories: tuple[Path, ...] = attrs.field(factory=tuple, converter=_to_directories)
     enabled_list: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_names
+        factory=tuple, converter=_to_enabled_list, validator=_names
     )
     disabled_list: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_names
+        factory=tuple, converter=_to_disabled_list, validator=_names
     )
     hot_reload: bool = attrs.field(default=False, validator=v.boolean)
     entry_points: bool = attrs.field(default=True, validator=v.boolean)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from hypersdk import _validation as v
 from hypersdk.errors import ConfigurationError, PluginError, PluginLoadError
 from hypersdk.models import PluginMetadata
 from hypersdk.plugins._config import PluginConfig, argument_key
@@ -87,9 +88,14 @@ class PluginCheck:
     (an earlier check failed, or the check does not apply to this kind of plugin).
     """
 
-    name: str
-    outcome: str
-    detail: str = ""
+    name: str = attrs.field(validator=v.non_empty_string)
+    outcome: str = attrs.field()
+    detail: str = attrs.field(default="", validator=v.string)
+
+    @outcome.validator
+    def _check_outcome(self, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in ("pass", "fail", "skip"):
+            v.fail(self, attribute, "'pass', 'fail' or 'skip'", value)
 
 
 def _ignore(step: str) -> None:
@@ -221,7 +227,7 @@ class PluginManager:
         if config is None:
             config = PluginConfig()
         elif isinstance(config, str | os.PathLike):
-            config = PluginConfig.from_toml(config)
+            config = PluginConfig.from_toml(argument_key("config", config))
         elif not isinstance(config, PluginConfig):
             raise ConfigurationError(
                 "config: must be a PluginConfig, a TOML file path or None, "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from hypersdk import _validation as v
 from hypersdk.errors import PluginError
 from hypersdk.plugins._discovery import is_plugin_name
 from hypersdk.plugins._info import PluginInfo
@@ -28,6 +29,7 @@ __all__ = ["PluginEvent", "watch"]
 _log = logging.getLogger("hypersdk.plugins")
 
 EventAction = Literal["loaded", "reloaded", "unloaded", "failed", "disabled"]
+_ACTIONS: tuple[EventAction, ...] = ("loaded", "reloaded", "unloaded", "failed", "disabled")
 
 
 @attrs.frozen(kw_only=True)
@@ -44,10 +46,30 @@ class PluginEvent:
         error: What went wrong for ``"failed"``, else ``None``.
     """
 
-    action: EventAction
-    path: Path
-    info: PluginInfo | None = None
+    action: EventAction = attrs.field()
+    path: Path = attrs.field()
+    info: PluginInfo | None = attrs.field(default=None)
     error: PluginError | None = attrs.field(default=None, eq=False)
+
+    @action.validator
+    def _check_action(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in _ACTIONS:  # also refuses what is not a string
+            v.fail(self, attribute, " or ".join(map(repr, _ACTIONS)), value)
+
+    @path.validator
+    def _check_path(self, attribute: attrs.Attribute[Path], value: object) -> None:
+        if not isinstance(value, Path):
+            v.fail(self, attribute, "a pathlib.Path", type(value).__name__)
+
+    @info.validator
+    def _check_info(self, attribute: attrs.Attribute[PluginInfo | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginInfo):
+            v.fail(self, attribute, "a PluginInfo or None", type(value).__name__)
+
+    @error.validator
+    def _check_error(self, attribute: attrs.Attribute[PluginError | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginError):
+            v.fail(self, attribute, "a hypersdk.PluginError or None", type(value).__name__)
 
 
 def affected_plugins(changed: Iterable[str], directories: Iterable[Path]) -> list[Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from hypersdk import PluginLoadError
 from hypersdk.plugins import PluginStatus, plugin_digest
 from hypersdk.plugins._security import check_plugin_directory, read_snapshot
 from tests.plugins.conftest import manager_for, plugin_source, private_modules, write
@@ -299,3 +300,30 @@ def test_plugin_digest_follows_links_without_checking(tmp_path: Path) -> None:
     (tmp_path / "x.py").symlink_to(real)
 
     assert plugin_digest(tmp_path / "x.py") == plugin_digest(real)
+
+
+def test_a_fixed_directory_loads_on_the_next_load_all(tmp_path: Path) -> None:
+    loose = good_plugin_folder(tmp_path / "loose", name="later")
+    loose.chmod(0o777)
+    manager = manager_for(loose)
+    (failure,) = manager.load_all()
+    assert failure.status is PluginStatus.FAILED
+    with pytest.raises(PluginLoadError, match="call load_all"):
+        manager.reload_plugin(failure.source)
+
+    loose.chmod(0o700)  # what the message said to do
+    manager.load_all()
+
+    assert [(info.name, info.status) for info in manager.list_plugins()] == [
+        ("later", PluginStatus.LOADED)
+    ]
+
+
+def test_a_link_to_a_plugin_directory_from_a_safe_folder_loads(tmp_path: Path) -> None:
+    real = good_plugin_folder(tmp_path / "real")
+    (tmp_path / "alias").symlink_to(real)
+
+    (info,) = manager_for(tmp_path / "alias").load_all()
+
+    assert info.status is PluginStatus.LOADED
+    assert info.source == str(tmp_path / "alias" / "good.py")

@@ -712,6 +712,12 @@ class PluginManager:
         with self._lock:
             record = self._require(key)
             candidate = record.candidate
+            if candidate.whole_directory:
+                raise PluginLoadError(
+                    f"{candidate.source} is a plugin directory that could not be scanned, "
+                    "not a plugin; fix what its error says, then call load_all() again",
+                    operation="reload",
+                )
             if record.info.status is not PluginStatus.LOADED:
                 info = self._load(candidate)
                 if info.status is PluginStatus.FAILED:

@@ -162,6 +162,10 @@ import hypersdk, hypersdk.plugins
 import hypersdk.plugins._loader, hypersdk.plugins._security, hypersdk.plugins._watch
 import tests.plugins.providers
 sysconfig.get_paths()
+import anyio, anyio.lowlevel, anyio.to_thread, asyncio, watchfiles
+async def _warm_up():
+    await anyio.to_thread.run_sync(lambda: None)
+anyio.run(_warm_up)
 hypersdk.plugins.PluginManager(hypersdk.plugins.PluginConfig(
     system_directories=(), entry_points=False, directories=[{warm_up!r}])).load_all()
 try:

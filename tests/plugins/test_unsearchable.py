@@ -163,3 +163,25 @@ def test_an_unsearchable_directory_does_not_stop_a_privileged_manager(
 
     assert {info.status for info in infos} == {PluginStatus.LOADED}
     assert not any(isinstance(info.error, PluginLoadError) for info in infos)
+
+
+def test_watch_goes_on_beside_an_unreadable_directory(layout: dict[str, Path]) -> None:
+    directories = [str(layout["unlistable"]), str(layout["good"])]
+    code = f"""
+import anyio
+from hypersdk.plugins import PluginConfig, PluginManager
+manager = PluginManager(PluginConfig(system_directories=(), entry_points=False,
+    directories={directories!r}, hot_reload=True, reload_debounce=0.05))
+events = []
+async def main():
+    stop = anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: manager.watch(on_event=events.append, stop_event=stop))
+        await anyio.sleep(0.5)
+        stop.set()
+anyio.run(main)
+result["stopped"] = True
+"""
+    result = run_unprivileged(code, warm_up=layout["warm_up"])
+
+    assert result == {"stopped": True}

@@ -167,6 +167,9 @@ async def watch(
             step=max(1, min(50, round(config.reload_debounce * 1000))),
             stop_event=stop_watching,
             watch_filter=watchfiles.DefaultFilter(),
+            # A directory we may not read is a failed record already (load_all says
+            # so); it must not stop the watching of the others.
+            ignore_permission_denied=True,
         )
         # aclosing: leaving the loop early (stop, cancellation) closes the watcher now,
         # not whenever the generator is collected.

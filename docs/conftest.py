@@ -4,11 +4,14 @@ Sybil collects every ``python`` code block of the MyST pages; the blocks of one 
 one namespace and run in order, from a fresh temporary directory with ``HOME`` pointing into
 it (a page that writes files or lists plugin directories touches nothing of yours). A block
 that cannot run here (a shell session, a fragment of a class) is marked on the page with
-``% skip: next "the reason"`` just above it.
+``% skip: next "the reason"`` just above it. Hidden set-up code (an
+``invisible-code-block``) registers what must be undone, such as an active respx mock, on
+the page's ``cleanup`` :class:`contextlib.ExitStack`, which is closed even when a block fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -27,6 +30,7 @@ def _setup(namespace: dict[str, Any]) -> None:
     (workdir / "home").mkdir()
     namespace["__saved__"] = (Path.cwd(), {name: os.environ.get(name) for name in _ENV})
     namespace["__workdir__"] = workdir
+    namespace["cleanup"] = contextlib.ExitStack()
     for name in _ENV:
         os.environ.pop(name, None)
     os.environ["HOME"] = str(workdir / "home")
@@ -34,6 +38,7 @@ def _setup(namespace: dict[str, Any]) -> None:
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
+    namespace["cleanup"].close()
     cwd, env = namespace["__saved__"]
     os.chdir(cwd)
     for name, value in env.items():

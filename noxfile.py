@@ -25,9 +25,7 @@ def tests(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the shipped code, the tests, the examples and the docs' code."""
     session.install("-e", ".[dev]", "-e", "examples/digitalocean")
-    session.run("mypy", "src", "tests", "examples", "benchmarks")
-    # Separately: docs/conftest.py and the worked plugin's would clash with other conftests.
-    session.run("mypy", "docs")
+    session.run("mypy", "src", "tests", "examples", "benchmarks", "docs")
 
 
 @nox.session

@@ -23,9 +23,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the shipped code, the tests and the examples."""
+    """mypy --strict over the shipped code, the tests, the examples and the docs' code."""
     session.install("-e", ".[dev]", "-e", "examples/digitalocean")
-    session.run("mypy", "src", "tests", "examples", "benchmarks")
+    session.run("mypy", "src", "tests", "examples", "benchmarks", "docs")
 
 
 @nox.session

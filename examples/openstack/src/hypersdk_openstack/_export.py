@@ -196,7 +196,7 @@ def _image_id(response: httpx.Response) -> str:
     return image_id
 
 
-async def _create_image(api: Api, vm: VMInfo) -> str:
+async def _create_image(api: Api, vm: VMInfo, fmt: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = await api.call(
         "compute",
@@ -207,7 +207,7 @@ async def _create_image(api: Api, vm: VMInfo) -> str:
             "createImage": {
                 "name": f"hypersdk-export-{vm.name[:200]}-{stamp}",
                 # Lets an operator see where a stray temporary image came from.
-                "metadata": {"hypersdk_export_of": vm.id},
+                "metadata": {"hypersdk_export_of": vm.id, "hypersdk_export_format": fmt},
             }
         },
     )
@@ -329,7 +329,7 @@ async def export_server(
     started = time.monotonic()
     tracker = ProgressTracker(progress)
     tracker.update("preparing", 0.0, f"creating a snapshot image of {vm.name}")
-    image_id = await _create_image(api, vm)
+    image_id = await _create_image(api, vm, fmt)
     api.logger.info("%s: snapshot image %s of server %s", PROVIDER, image_id, vm.id)
     try:
         image = await _wait_active(api, image_id, tracker.section(0.0, 20.0))

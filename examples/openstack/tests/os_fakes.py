@@ -114,7 +114,7 @@ def _serve_bytes(request: httpx.Request, body: bytes) -> httpx.Response:
     return httpx.Response(206, headers=headers, content=body[start:])
 
 
-def mount(
+def mount(  # noqa: PLR0915 - one closure per route keeps each API's dialect together
     router: respx.MockRouter, cloud: FakeCloud, world: OpenStackWorld | None = None
 ) -> OpenStackWorld:
     """Serve ``cloud`` as Keystone at KEYSTONE, Nova at NOVA and Glance at GLANCE."""

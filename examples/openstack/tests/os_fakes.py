@@ -276,8 +276,8 @@ def mount(  # noqa: PLR0915 - one closure per route keeps each API's dialect tog
         return cloud.serve_disk(request, found["instance_uuid"])
 
     nova, glance = httpx.URL(NOVA), httpx.URL(GLANCE)
-    on_nova = {"scheme": nova.scheme, "host": nova.host, "port": nova.port}
-    on_glance = {"scheme": glance.scheme, "host": glance.host, "port": glance.port}
+    on_nova: dict[str, Any] = {"scheme": nova.scheme, "host": nova.host, "port": nova.port}
+    on_glance: dict[str, Any] = {"scheme": glance.scheme, "host": glance.host, "port": glance.port}
     base = re.escape(nova.path)
     router.post(f"{KEYSTONE}/auth/tokens").mock(side_effect=keystone)
     router.get(**on_nova, path=f"{nova.path}/servers/detail").mock(side_effect=servers)

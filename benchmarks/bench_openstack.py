@@ -63,6 +63,8 @@ def serve(image: Path, algo: str) -> None:
         "os_hash_value": digest.hexdigest(),
     }
 
+    polls: list[str] = []
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -94,6 +96,7 @@ def serve(image: Path, algo: str) -> None:
                 token = {"token": {"catalog": catalog, "expires_at": "2099-01-01T00:00:00Z"}}
                 self._json(201, token, {"X-Subject-Token": TOKEN})
             elif self.path == f"/compute/v2.1/servers/{SERVER_ID}/action":
+                polls.clear()
                 self._json(202, {"image_id": IMAGE_ID})
             else:
                 self._json(404, {"itemNotFound": {"code": 404, "message": "no"}})
@@ -111,7 +114,9 @@ def serve(image: Path, algo: str) -> None:
                 server = {"id": SERVER_ID, "name": "bench-vm", "status": "ACTIVE", "flavor": flavor}
                 self._json(200, {"server": server})
             elif self.path == f"/image/v2/images/{IMAGE_ID}":
-                self._json(200, meta)
+                # The first poll finds the snapshot still saving, as a real one would be.
+                polls.append(self.path)
+                self._json(200, meta | {"status": "saving" if len(polls) == 1 else "active"})
             elif self.path == f"/image/v2/images/{IMAGE_ID}/file":
                 self._file()
             else:
@@ -204,55 +209,53 @@ def main() -> None:
         try:
             assert server.stdout is not None
             port = int(server.stdout.readline())
-            url = f"http://127.0.0.1:{port}/image/v2/images/{IMAGE_ID}/file"
-            baseline: list[float] = []
-            plugin: list[float] = []
-            rss: list[float] = []
-            expected = ""
-            for round_ in range(args.rounds):
-                target = root / "curl.raw"
-                started = time.perf_counter()
-                subprocess.run(
-                    ["curl", "-s", "-f", "-o", str(target), "-H", f"X-Auth-Token: {TOKEN}", url],
-                    check=True,
-                )
-                summed = subprocess.run(
-                    ["sha256sum", str(target)], check=True, capture_output=True, text=True
-                )
-                baseline.append(time.perf_counter() - started)
-                expected = summed.stdout.split()[0]
-                target.unlink()
-                out = root / f"out-{round_}"
-                started = time.perf_counter()
-                done = subprocess.run(
-                    [sys.executable, __file__, "--export", str(port), str(out)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                plugin.append(time.perf_counter() - started)
-                figures = json.loads(done.stdout.strip().splitlines()[-1])
-                if figures["sha256"] != expected:
-                    sys.exit("the plugin's file differs from curl's")
-                rss.append(figures["max_rss_mib"])
-                shutil.rmtree(out)
-                print(
-                    f"round {round_ + 1}: curl+sha256sum {baseline[-1]:.2f} s, plugin "
-                    f"{plugin[-1]:.2f} s (in-process {figures['seconds']:.2f} s, verified "
-                    f"sha256 + {figures['verified']}), peak RSS {figures['max_rss_mib']:.0f} MiB"
-                )
+            rounds = [measure(root, port, number) for number in range(args.rounds)]
         finally:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(5)
-    base, ours = statistics.median(baseline), statistics.median(plugin)
+    base = statistics.median(r[0] for r in rounds)
+    ours = statistics.median(r[1] for r in rounds)
     mib = args.size_mib
     print(
         f"\n{mib} MiB image, median of {args.rounds}: curl -o + sha256sum {base:.2f} s "
         f"({mib / base:.0f} MiB/s); plugin export {ours:.2f} s ({mib / ours:.0f} MiB/s, "
         f"sha256 + {args.algo}); ratio {ours / base:.2f}x; plugin peak RSS "
-        f"{statistics.median(rss):.0f} MiB"
+        f"{statistics.median(r[2] for r in rounds):.0f} MiB"
     )
+
+
+def measure(root: Path, port: int, number: int) -> tuple[float, float, float]:
+    """One round: (curl + sha256sum seconds, plugin export seconds, plugin peak RSS MiB)."""
+    url = f"http://127.0.0.1:{port}/image/v2/images/{IMAGE_ID}/file"
+    target = root / "curl.raw"
+    started = time.perf_counter()
+    subprocess.run(
+        ["curl", "-s", "-f", "-o", str(target), "-H", f"X-Auth-Token: {TOKEN}", url], check=True
+    )
+    summed = subprocess.run(["sha256sum", str(target)], check=True, capture_output=True, text=True)
+    baseline = time.perf_counter() - started
+    target.unlink()
+    out = root / f"out-{number}"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--export", str(port), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    plugin = time.perf_counter() - started
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["sha256"] != summed.stdout.split()[0]:
+        sys.exit("the plugin's file differs from curl's")
+    shutil.rmtree(out)
+    print(
+        f"round {number + 1}: curl+sha256sum {baseline:.2f} s, plugin {plugin:.2f} s "
+        f"(in-process {figures['seconds']:.2f} s, verified sha256 + {figures['verified']}), "
+        f"peak RSS {figures['max_rss_mib']:.0f} MiB",
+        flush=True,
+    )
+    return baseline, plugin, figures["max_rss_mib"]
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A token lives in a :class:`~hypersdk.Secret` and is added to requests by
 :class:`TokenAuth` at send time. A 401 from Nova or Glance re-authenticates once and
 repeats the request (the token may simply have expired); a second 401 is the answer.
-Responses become hypersdk errors through hypersdk's public helpers.
+Responses become hypersdk errors through :mod:`hypersdk.http`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ import attrs
 import httpx
 
 import hypersdk
-from hypersdk import (
-    ConfigurationError,
-    NotConnectedError,
-    ProviderAPIError,
-    RateLimitError,
-    Secret,
+from hypersdk import ConfigurationError, NotConnectedError, ProviderAPIError, RateLimitError, Secret
+from hypersdk.http import (
     error_for_exception,
     error_for_response,
     json_body,
     parse_retry_after,
+    raise_for_response,
 )
 from hypersdk_openstack._settings import PROVIDER
 from hypersdk_openstack._version import __version__
@@ -261,7 +258,7 @@ class Api:
     ) -> dict[str, object]:
         """GET a JSON object from Nova or Glance; errors raised as hypersdk errors."""
         response = await self.call(service, "GET", path, operation=operation, params=params)
-        hypersdk.raise_for_response(
+        raise_for_response(
             response,
             provider=PROVIDER,
             operation=operation,

@@ -33,7 +33,6 @@ from hypersdk import (
     HyperSDKError,
     ProviderAPIError,
     UnsupportedFormatError,
-    json_body,
 )
 from hypersdk.export import (
     DISK_FORMATS,
@@ -46,6 +45,7 @@ from hypersdk.export import (
     download,
     export_file_path,
 )
+from hypersdk.http import json_body
 from hypersdk_openstack._settings import PROVIDER
 
 if TYPE_CHECKING:

@@ -379,6 +379,7 @@ def _create_file(path: Path, *, create: bool) -> None:
     flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
         if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:

@@ -236,3 +236,26 @@ def test_a_plugin_bug_is_recorded_by_type_only(tmp_path: Path) -> None:
     assert "s3cr3t" not in record.error_message
     rows = sqlite3.connect(tmp_path / "j").execute("SELECT * FROM jobs").fetchall()
     assert "s3cr3t" not in repr(rows)
+
+
+async def test_an_export_finished_but_not_journaled_is_not_written_twice(tmp_path: Path) -> None:
+    # The crash window: the file is in place but the process died before the journal said so.
+    from hypersdk.jobs._runner import MARKER_NAME, export_once
+
+    with FleetServer(2) as server:
+        provider = await connected(server)
+        plan = make_plan(tmp_path)
+        first = await export_once(provider, plan, "vm-0000")
+        with Journal(tmp_path / "j", plan) as journal:
+            summary = await run_plan(plan, journal, provider)
+            assert summary.ok
+            assert journal.job("vm-0000").result == first
+        assert provider.exports["vm-0000"] == 1
+        assert len(list((tmp_path / "out" / "vm-0000").glob("*.raw"))) == 1
+        # A marker whose file has gone (deleted, or truncated) does not count as done.
+        folder = tmp_path / "out" / "vm-0001"
+        next(folder.glob("*.raw")).write_bytes(b"short")
+        await export_once(provider, plan, "vm-0001")
+        assert provider.exports["vm-0001"] == 2
+        assert (folder / MARKER_NAME).stat().st_mode & 0o777 == 0o600
+        await provider.disconnect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -31,8 +32,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hypersdk.models import ExportResult, VMInfo
+    from hypersdk.progress import ProgressReporter
 
-__all__ = ["PlanProgress", "PlanSummary", "run_plan", "is_transient", "prepare_folder"]
+__all__ = [
+    "PlanProgress",
+    "PlanSummary",
+    "run_plan",
+    "is_transient",
+    "prepare_folder",
+    "export_once",
+    "MARKER_NAME",
+]
 
 # Retrying these can succeed: the API was down, throttling, or the bytes arrived damaged.
 # Never AuthenticationError, UnsupportedFormatError, VMNotFoundError or a bad config.
@@ -100,6 +110,91 @@ def prepare_folder(path: Path) -> None:
             f"{str(path)!r} is not a folder of this user (a link or someone else's); "
             "refusing to export into it"
         )
+
+
+MARKER_NAME: Final = ".hypersdk-export.json"
+"""The file in a VM's folder that records its finished export (the ExportResult as JSON)."""
+
+
+def _recorded(folder: Path, vm_id: str) -> ExportResult | None:
+    """The result a finished export left in ``folder``, if its files are all still there."""
+    from hypersdk.models import ExportResult
+    from hypersdk.serialization import from_json
+
+    marker = folder / MARKER_NAME
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            text = stream.read(1 << 20)
+    finally:
+        os.close(fd)
+    try:
+        result = from_json(ExportResult, text)
+    except HyperSDKError:
+        return None
+    if result.vm_id != vm_id or not result.files:
+        return None
+    for index, name in enumerate(result.files):
+        try:
+            file_info = os.lstat(folder / name)
+        except OSError:
+            return None
+        main_size = result.compressed_size or result.size
+        if not stat.S_ISREG(file_info.st_mode) or (index == 0 and file_info.st_size != main_size):
+            return None
+    return result
+
+
+def _write_marker(folder: Path, result: ExportResult) -> None:
+    from hypersdk.serialization import to_json
+
+    temporary = folder / f"{MARKER_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            os.write(fd, to_json(result).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, folder / MARKER_NAME)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise ExportError(
+            f"cannot record the finished export in {str(folder)!r}: {exc.strerror or exc}"
+        ) from None
+
+
+async def export_once(
+    provider: Provider,
+    plan: ExportPlan,
+    vm_id: str,
+    *,
+    progress: ProgressReporter | None = None,
+) -> ExportResult:
+    """Export one VM of ``plan`` into its folder, unless a finished export is already there.
+
+    This is what makes a job safe to run twice (a redelivered Celery task, a crash between
+    the export and the journal's record of it): a finished export leaves a marker
+    (:data:`MARKER_NAME`) holding its result, and a second run whose files are all still
+    in place returns that result without exporting again. An export cut off half way left
+    only the toolkit's part file, which the second run resumes.
+    """
+    options = plan.options_for(vm_id)
+    prepare_folder(options.output_path)
+    recorded = _recorded(options.output_path, vm_id)
+    if recorded is not None:
+        return recorded
+    result = await provider.export_vm(vm_id, options, progress=progress)
+    _write_marker(options.output_path, result)
+    return result
 
 
 class _Tracker:
@@ -338,10 +433,8 @@ async def _attempt(
     if not journal.start(vm_id):
         return _TAKEN  # someone else has it, or it is done: nothing to do here
     tracker.started(vm_id)
-    options = plan.options_for(vm_id)
     try:
-        prepare_folder(options.output_path)
-        result = await provider.export_vm(vm_id, options, progress=_JobReporter(tracker, vm_id))
+        result = await export_once(provider, plan, vm_id, progress=_JobReporter(tracker, vm_id))
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             journal.cancel(vm_id)

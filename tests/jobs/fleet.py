@@ -17,25 +17,12 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-import hypersdk
-from hypersdk import (
-    ExportCapabilities,
-    ExportOptions,
-    ExportResult,
-    ProviderConfig,
-    VMFilter,
-    VMInfo,
-)
-from hypersdk.export import RetryPolicy, export_disk_image
+from .fleet_plugin import PROVIDER_TYPE, FleetProvider
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hypersdk.progress import ProgressReporter
 
-PROVIDER_TYPE = "fleet"
 _CHUNK = 64 * 1024
 
 
@@ -53,6 +40,8 @@ class FleetServer:
         self.delay = delay
         self.faults: dict[str, list[int]] = {}
         self.served: Counter[str] = Counter()  # full or partial disk bodies finished
+        self.requested: Counter[str] = Counter()  # disk requests, ranged or not
+        self.ranged: Counter[str] = Counter()  # disk requests that resumed at an offset
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -108,6 +97,9 @@ class FleetServer:
                 header = self.headers.get("Range")
                 if header and (m := re.fullmatch(r"bytes=(\d+)-", header)):
                     start = int(m.group(1))
+                with fleet._lock:
+                    fleet.requested[vm_id] += 1
+                    fleet.ranged[vm_id] += bool(start)
                 body = data[start:]
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(body)))
@@ -142,75 +134,7 @@ class FleetServer:
         return Handler
 
 
-class FleetProvider(hypersdk.Provider):
-    """A minimal provider over the fleet server, exporting through the export toolkit."""
-
-    def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
-        self._client: httpx.AsyncClient | None = None
-        self.exports: Counter[str] = Counter()
-
-    @property
-    def name(self) -> str:
-        return "Fleet"
-
-    @property
-    def type(self) -> hypersdk.ProviderType:
-        return hypersdk.ProviderType(PROVIDER_TYPE)
-
-    async def connect(self, config: ProviderConfig) -> None:
-        self._config = config
-        self._client = httpx.AsyncClient(base_url=config.endpoint, timeout=10)
-
-    async def disconnect(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def validate_credentials(self) -> None:
-        return None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            raise hypersdk.NotConnectedError("connect first")
-        return self._client
-
-    async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
-        response = await self._http().get("/vms")
-        vms = [
-            VMInfo(provider=self.type, id=item["id"], name=item["name"], state="active")
-            for item in response.json()
-        ]
-        return [vm for vm in vms if filter is None or filter.matches(vm)]
-
-    async def get_vm(self, identifier: str) -> VMInfo:
-        for vm in await self.list_vms():
-            if vm.id == identifier:
-                return vm
-        raise hypersdk.VMNotFoundError(f"no VM {identifier!r}", provider=PROVIDER_TYPE)
-
-    async def search_vms(self, query: str) -> list[VMInfo]:
-        return [vm for vm in await self.list_vms() if hypersdk.search_matches(vm, query)]
-
-    async def export_vm(
-        self, identifier: str, options: ExportOptions, *, progress: ProgressReporter | None = None
-    ) -> ExportResult:
-        vm = await self.get_vm(identifier)
-        self.exports[vm.id] += 1
-        return await export_disk_image(
-            self._http(),
-            f"/disks/{vm.id}",
-            options,
-            provider=PROVIDER_TYPE,
-            vm_id=vm.id,
-            vm_name=vm.name,
-            progress=progress,
-            # The runner's retries are under test: the toolkit's own stay quick.
-            retry=RetryPolicy(attempts=2, wait_initial=0, wait_max=0, wait_jitter=0),
-        )
-
-    def get_export_capabilities(self) -> ExportCapabilities:
-        return ExportCapabilities(supported_formats=("raw",), supports_compression=True)
+__all__ = ["PROVIDER_TYPE", "FleetProvider", "FleetServer", "disk_bytes", "iter_parts"]
 
 
 def iter_parts(root: Any) -> Iterator[str]:

@@ -247,25 +247,28 @@ class Journal:
         now = _now()
         self._set(vm_id, JobState.DONE, now, result=to_json(result), finished_at=now)
 
-    def fail(self, vm_id: str, error: BaseException) -> None:
-        """Record a job as failed for good, with the error's family and message."""
+    def fail(self, vm_id: str, error: BaseException, *, family: str | None = None) -> None:
+        """Record a job as failed for good, with the error's family and message.
+
+        ``family`` overrides the error's class name (a worker reports its error by name).
+        """
         now = _now()
         self._set(
             vm_id,
             JobState.FAILED,
             now,
-            error_family=type(error).__name__,
+            error_family=family or type(error).__name__,
             error_message=_error_message(error),
             finished_at=now,
         )
 
-    def retry_later(self, vm_id: str, error: BaseException) -> None:
+    def retry_later(self, vm_id: str, error: BaseException, *, family: str | None = None) -> None:
         """Put a running job back to pending after a transient error (kept for the record)."""
         self._set(
             vm_id,
             JobState.PENDING,
             _now(),
-            error_family=type(error).__name__,
+            error_family=family or type(error).__name__,
             error_message=_error_message(error),
         )
 

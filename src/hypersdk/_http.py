@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from typing import Literal, TypedDict
 
@@ -38,10 +39,26 @@ class _Context(TypedDict):
     provider: str
     operation: str
     status: int
+    request_id: str | None
 
 
 # API error text is shown to users, but not a whole HTML error page.
 _MAX_API_MESSAGE = 300
+
+# Where providers put the id their support asks for: the common header, OpenStack's
+# (and its compute service's), AWS's, Azure's; DigitalOcean also repeats it in the body.
+_REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "x-openstack-request-id",
+    "x-compute-request-id",
+    "x-amz-request-id",
+    "x-amzn-requestid",
+    "x-ms-request-id",
+    "request-id",
+)
+# A header is text from the network headed for messages and logs: only a plain token of
+# visible ASCII is kept, so nothing can forge a log line or bloat a message.
+_REQUEST_ID = re.compile(r"[!-~]{1,128}")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -92,6 +109,23 @@ def _api_message(response: httpx.Response) -> str:
     return ""
 
 
+def _request_id(response: httpx.Response) -> str | None:
+    """The provider's id of this request, from a header or a JSON ``request_id``."""
+    headers = response.headers
+    candidates: list[object] = [headers.get(name) for name in _REQUEST_ID_HEADERS]
+    if not any(candidates):
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, httpx.ResponseNotRead):
+            body = None
+        if isinstance(body, dict):
+            candidates.append(body.get("request_id"))
+    for candidate in candidates:
+        if isinstance(candidate, str) and _REQUEST_ID.fullmatch(candidate.strip()):
+            return candidate.strip()
+    return None
+
+
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_API_MESSAGE else text[: _MAX_API_MESSAGE - 3] + "..."
@@ -127,30 +161,30 @@ def error_for_response(
     =========  ==================================================================
 
     The message carries the provider, the operation, the status, the method and path
-    and the API's own error text; never headers, the query string or a token.
+    and the API's own error text; never headers, the query string or a token. The
+    provider's request id (``x-request-id``, ``x-openstack-request-id``,
+    ``x-amz-request-id``..., or a JSON ``request_id``) becomes the error's
+    ``request_id`` and is shown after the message.
     """
     status = response.status_code
     if status < 400:
         return None
     api_message = _api_message(response)
     detail = f": {api_message}" if api_message else ""
-    context = _Context(provider=provider, operation=operation, status=status)
+    request_id = _request_id(response)
+    context = _Context(provider=provider, operation=operation, status=status, request_id=request_id)
     head = f"{provider} {operation} failed with HTTP {status}{_where(response)}{detail}"
     if status in (401, 403):
         return AuthenticationError(
             f"{head}. Check the credentials in the provider config"
             + (" and the token's scopes" if status == 403 else ""),
-            provider=provider,
-            operation=operation,
-            status=status,
+            **context,
         )
     if status == 404 and resource == "vm":
         target = f"VM {identifier!r}" if identifier is not None else "the VM"
         return VMNotFoundError(
             f"{provider} {operation}: {target} not found{detail}",
-            provider=provider,
-            operation=operation,
-            status=status,
+            **context,
         )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -158,16 +192,12 @@ def error_for_response(
         return RateLimitError(
             f"{head}. Rate limited: {hint}",
             retry_after=retry_after,
-            provider=provider,
-            operation=operation,
-            status=status,
+            **context,
         )
     if status >= 500:
         return ProviderUnavailableError(
             f"{head}. The provider's API is unavailable; try again later",
-            provider=provider,
-            operation=operation,
-            status=status,
+            **context,
         )
     return ProviderAPIError(head, **context)
 

@@ -19,6 +19,7 @@ from hypersdk import (
     ConfigurationError,
     ExportError,
     ExportOptions,
+    ProviderAPIError,
     RecordingReporter,
     UnsupportedFormatError,
     VMNotFoundError,
@@ -306,6 +307,37 @@ async def test_a_snapshot_that_is_listed_a_moment_late_is_found(
         result = await provider.export_vm(DROPLET_ID, options(tmp_path))
     assert result.metadata["snapshot_id"] == "6372321"
     assert len(looks) == 2
+
+
+@pytest.mark.anyio
+async def test_an_empty_snapshot_list_without_snapshots_is_empty_not_an_error(
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
+) -> None:
+    # Issue 16, item 4: the specification requires only `meta` of a list response.
+    looks: list[int] = []
+
+    def late(request: httpx.Request) -> httpx.Response:
+        looks.append(1)
+        if len(looks) == 1:
+            return httpx.Response(200, json={"meta": {"total": 0}})
+        return httpx.Response(200, json={"snapshots": actions.snapshots, "meta": {"total": 1}})
+
+    router["snapshots"].mock(side_effect=late)
+    async with connected() as provider:
+        result = await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert result.metadata["snapshot_id"] == "6372321"
+    assert len(looks) == 2
+
+
+@pytest.mark.anyio
+async def test_a_snapshot_list_of_another_shape_is_a_provider_api_error(
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
+) -> None:
+    router["snapshots"].respond(200, json={"unexpected": {"shape": True}})
+    async with connected() as provider:
+        with pytest.raises(ProviderAPIError, match="snapshots"):
+            await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.anyio

@@ -1,26 +1,34 @@
 """DigitalOcean droplets as hypersdk :class:`~hypersdk.VMInfo`, and tags both ways.
 
-DigitalOcean tags are plain strings; hypersdk tags are ``key -> value``. The mapping:
+DigitalOcean tags are plain strings, and one droplet may carry several with one prefix (a
+Kubernetes node has ``k8s``, ``k8s:<cluster-uuid>`` and ``k8s:worker``). hypersdk tags are
+one value per key, so every raw tag gets an entry of its own:
 
-* ``"env:prod"`` becomes ``{"env": "prod"}``: split at the *first* colon when both sides
-  are non-empty (``"a:b:c"`` -> ``{"a": "b:c"}``);
-* every other tag (``"web"``, ``":x"``, ``"x:"``) becomes itself with an empty value:
-  ``{"web": ""}``.
+* a tag without a usable colon (``"web"``, ``":x"``, ``"x:"``) becomes ``{tag: ""}``;
+* ``"env:prod"`` becomes ``{"env": "prod"}``, split at the *first* colon
+  (``"a:b:c"`` -> ``{"a": "b:c"}``), when its key is still free;
+* when the key is taken (by a bare tag of that name, or an earlier tag with that key),
+  the tag is kept whole: ``{"k8s:worker": ""}``.
 
-The mapping is one-to-one, so :func:`tag_for` turns a pair back into the exact tag string
-(the list filter sends it as ``tag_name``). When two tags share a key (``env:prod`` and
-``env:stage``) the first one wins; the droplet's raw tags are always kept, comma-joined,
-in ``VMInfo.metadata["do_tags"]`` (DigitalOcean tags cannot contain commas).
+So nothing is lost: ``f"{key}:{value}" if value else key`` over ``VMInfo.tags`` gives back
+exactly the droplet's tags, which ``VMInfo.metadata["do_tags"]`` also keeps, in order.
+
+A filter's tag ``key: value`` *names* the raw tag :func:`tag_for` spells (``k8s: worker``
+and ``k8s:worker: ""`` both name ``k8s:worker``), which is what the API's ``tag_name``
+selects; :func:`matches_filter` is that semantics. Where each key has one tag it is
+exactly :meth:`VMFilter.matches`.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Final
 
+import attrs
 import msgspec
 
-from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMInfo
+from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMFilter, VMInfo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +37,9 @@ __all__ = [
     "PROVIDER_TYPE",
     "parse_tags",
     "tag_for",
+    "is_tag_name",
+    "matches_filter",
+    "TagMatcher",
     "droplet_to_vm",
     "Droplet",
     "DropletPage",
@@ -47,15 +58,24 @@ class DropletShapeError(ProviderAPIError):
 
 
 def parse_tags(tags: Sequence[str]) -> dict[str, str]:
-    """Map DigitalOcean tag strings to hypersdk ``key -> value`` pairs (first key wins).
+    """Map DigitalOcean tag strings to hypersdk ``key -> value`` pairs, losing none.
 
     >>> parse_tags(["web", "env:prod", "env:stage"])
-    {'web': '', 'env': 'prod'}
+    {'web': '', 'env': 'prod', 'env:stage': ''}
+    >>> parse_tags(["k8s", "k8s:bd5f5959", "k8s:worker"])
+    {'k8s': '', 'k8s:bd5f5959': '', 'k8s:worker': ''}
     """
+    # A bare tag's key is the tag itself, and nothing else can stand for it: bare tags
+    # claim their keys first, wherever they are in the list.
+    bare = {tag for tag in tags if not _split_tag(tag)[1]}
     result: dict[str, str] = {}
     for tag in tags:
         key, value = _split_tag(tag)
-        result.setdefault(key, value)
+        if value and key not in bare and key not in result:
+            result[key] = value
+        else:
+            # A key with a colon never collides with a split key (those have none).
+            result[tag] = ""
     return result
 
 
@@ -67,13 +87,54 @@ def _split_tag(tag: str) -> tuple[str, str]:
 
 
 def tag_for(key: str, value: str) -> str | None:
-    """Return the DigitalOcean tag that maps to ``key: value``, or ``None`` if none can.
+    """The DigitalOcean tag that a tag pair names, or ``None`` for an empty key.
 
-    >>> tag_for("env", "prod"), tag_for("web", ""), tag_for("a:b", "c")
-    ('env:prod', 'web', None)
+    >>> tag_for("env", "prod"), tag_for("web", ""), tag_for("k8s:worker", ""), tag_for("", "x")
+    ('env:prod', 'web', 'k8s:worker', None)
     """
-    tag = f"{key}:{value}" if value else key
-    return tag if key and _split_tag(tag) == (key, value) else None
+    if not key:
+        return None
+    return f"{key}:{value}" if value else key
+
+
+# The API's tag grammar: letters, numbers, colons, dashes and underscores, at most 255.
+_TAG_NAME: Final = re.compile(r"[A-Za-z0-9:_-]{1,255}")
+
+
+def is_tag_name(tag: str) -> bool:
+    """Whether ``tag`` can be a DigitalOcean tag (and so be sent as ``tag_name``)."""
+    return _TAG_NAME.fullmatch(tag) is not None
+
+
+class TagMatcher:
+    """:func:`matches_filter` for one filter, prepared once for a whole listing."""
+
+    __slots__ = ("_impossible", "_rest", "_tags")
+
+    def __init__(self, wanted: VMFilter) -> None:
+        named = [tag_for(key, value) for key, value in wanted.tags.items()]
+        self._impossible = None in named
+        self._tags = frozenset(tag for tag in named if tag is not None)
+        self._rest = attrs.evolve(wanted, tags={}) if wanted.tags else wanted
+
+    def raw(self, tags: Sequence[str]) -> bool:
+        """Whether a droplet with these raw tags carries every tag the filter names."""
+        return not self._impossible and self._tags.issubset(tags)
+
+    def __call__(self, vm: VMInfo) -> bool:
+        if self._tags or self._impossible:
+            have = {tag_for(key, value) for key, value in vm.tags.items()}
+            if self._impossible or not self._tags <= have:
+                return False
+        return self._rest.matches(vm)
+
+
+def matches_filter(wanted: VMFilter, vm: VMInfo) -> bool:
+    """Whether ``list_vms(wanted)`` returns ``vm``: :meth:`VMFilter.matches`, but a tag
+    pair holds when the droplet carries the tag it names (what the API's ``tag_name``
+    selects), so ``{"k8s": "worker"}`` holds for a node tagged ``k8s`` and ``k8s:worker``.
+    """
+    return TagMatcher(wanted)(vm)
 
 
 # The fields of a droplet this plugin reads, as msgspec structs: decoding a page straight
@@ -138,9 +199,13 @@ class _Meta(msgspec.Struct, frozen=True):
 
 
 class DropletPage(msgspec.Struct, frozen=True):
-    """One page of ``GET /v2/droplets``."""
+    """One page of ``GET /v2/droplets``.
 
-    droplets: list[Droplet]
+    The OpenAPI specification requires only ``meta``; the API leaves ``droplets`` out of
+    an empty listing (``{}`` or ``{"meta": {"total": 0}}``), which is an empty page.
+    """
+
+    droplets: list[Droplet] = []
     links: _Links | None = None
     meta: _Meta | None = None
 
@@ -166,13 +231,28 @@ def decode_page(content: bytes, *, operation: str) -> DropletPage:
         DropletShapeError: it is not JSON or not shaped like a droplet page.
     """
     try:
-        return _PAGE_DECODER.decode(content)
+        page = _PAGE_DECODER.decode(content)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise DropletShapeError(
             f"digitalocean {operation}: the droplet list is not what the API documents: {exc}",
             provider=PROVIDER_TYPE,
             operation=operation,
         ) from None
+    if not page.droplets:
+        # An empty listing may leave "droplets" out; a body with none of a listing's
+        # members but others is some other answer, not an empty page.
+        members = set(msgspec.json.decode(content))
+        if "droplets" not in members and members - _PAGE_MEMBERS:
+            raise DropletShapeError(
+                f"digitalocean {operation}: the droplet list is not what the API documents: "
+                f"it has no 'droplets' but {', '.join(sorted(members)[:5])}",
+                provider=PROVIDER_TYPE,
+                operation=operation,
+            )
+    return page
+
+
+_PAGE_MEMBERS: Final = frozenset({"droplets", "links", "meta"})
 
 
 def droplet_to_vm(droplet: Droplet | object) -> VMInfo:

@@ -37,7 +37,14 @@ from hypersdk import (
 from hypersdk.export import build_export_result
 from hypersdk_digitalocean._client import PROVIDER, Api, user_agent
 from hypersdk_digitalocean._manifest import build_manifest, write_manifest
-from hypersdk_digitalocean._mapping import PROVIDER_TYPE, Droplet, droplet_to_vm, tag_for
+from hypersdk_digitalocean._mapping import (
+    PROVIDER_TYPE,
+    Droplet,
+    TagMatcher,
+    droplet_to_vm,
+    is_tag_name,
+    tag_for,
+)
 from hypersdk_digitalocean._settings import Settings, parse_bool, settings_from_config
 
 if TYPE_CHECKING:
@@ -213,14 +220,17 @@ class DigitalOceanProvider(Provider):
         """Every droplet that ``filter`` matches, in the API's order (GPU droplets last).
 
         An exact name (a pattern without ``*?[``) is sent as ``name``, or else a filter
-        with exactly one tag as ``tag_name``; everything else is checked locally with
-        :meth:`VMFilter.matches`, so the result is always the reference semantics.
+        with exactly one tag as ``tag_name``; everything is checked locally with
+        :func:`~hypersdk_digitalocean.matches_filter`: :meth:`VMFilter.matches`, except
+        that a tag pair holds when the droplet carries the tag it names (``{"k8s":
+        "worker"}`` or ``{"k8s:worker": ""}`` for the tag ``k8s:worker``), as ``tag_name``.
         """
         api = self._require_api("list_vms")
         wanted = filter or VMFilter()
+        match = TagMatcher(wanted)
 
         def convert(droplets: list[Droplet]) -> list[VMInfo]:
-            return [vm for vm in map(droplet_to_vm, droplets) if wanted.matches(vm)]
+            return [vm for vm in map(droplet_to_vm, droplets) if match(vm)]
 
         params = _pushdown(wanted)
         listings: list[dict[str, str]] = [params]
@@ -377,7 +387,8 @@ def _pushdown(wanted: VMFilter) -> dict[str, str]:
 
     The API takes ``name`` (exact, case-insensitive) or ``tag_name``, not both. Names are
     pushed only when the glob has no wildcard and is ASCII (so the API's case-insensitive
-    compare agrees with case-folding); a tag only when it is the filter's only tag.
+    compare agrees with case-folding); a tag only when it is the filter's only tag and a
+    tag DigitalOcean could have (anything else matches nothing, locally).
     """
     pattern = wanted.name_pattern
     if pattern and pattern.isascii() and not _GLOB_CHARS & set(pattern):
@@ -385,7 +396,7 @@ def _pushdown(wanted: VMFilter) -> dict[str, str]:
     if len(wanted.tags) == 1:
         ((key, value),) = wanted.tags.items()
         tag = tag_for(key, value)
-        if tag is not None:
+        if tag is not None and is_tag_name(tag):
             return {"tag_name": tag}
     return {}
 
@@ -578,9 +589,17 @@ class _Export:
                 params={"page": page, "per_page": 200},
                 resource="vm",
                 identifier=self.identifier,
-                require=("snapshots",),
             )
-            snapshots = _list(body["snapshots"])
+            if "snapshots" not in body and set(body) - {"links", "meta"}:
+                # An empty list may leave "snapshots" out (only "meta" is required); a
+                # body with other members instead is not a snapshot list at all.
+                raise ProviderAPIError(
+                    "digitalocean export_vm: the snapshot list lacks 'snapshots' "
+                    f"(it has {', '.join(sorted(body)[:5])})",
+                    provider=PROVIDER,
+                    operation="export_vm",
+                )
+            snapshots = _list(body.get("snapshots"))
             found += [
                 item for item in snapshots if isinstance(item, dict) and item.get("name") == name
             ]

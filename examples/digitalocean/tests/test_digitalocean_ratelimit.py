@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from hypersdk_digitalocean._client import RateLimiter
 from hypersdk import RateLimitError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import respx
 
 EMPTY = {"droplets": [], "links": {}, "meta": {"total": 0}}
@@ -217,3 +220,104 @@ async def test_limiter_pause_holds_everyone_back() -> None:
         for _ in range(3):
             group.start_soon(limiter.acquire, "list_vms")
     assert fake.slept[0] == 3.0
+
+
+# -- issue 16: 429s whose headers give no usable wait --------------------------------------
+
+
+def timed(
+    route_responses: list[httpx.Response],
+) -> tuple[list[float], Callable[[httpx.Request], httpx.Response]]:
+    """A side effect returning ``route_responses`` in turn, recording when each was asked."""
+    times: list[float] = []
+    queue = list(route_responses)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return times, respond
+
+
+def stale_reset(**extra: str) -> dict[str, str]:
+    # The real API has been seen sending a ratelimit-reset that already passed.
+    return {
+        "ratelimit-limit": "5000",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": str(int(time.time()) - 30),
+        **extra,
+    }
+
+
+def burst(**extra: str) -> dict[str, str]:
+    # Over 250 requests in a minute while the hourly budget has thousands left.
+    return {
+        "ratelimit-limit": "5000",
+        "ratelimit-remaining": "4210",
+        "ratelimit-reset": str(int(time.time()) + 3000),
+        **extra,
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("headers", [stale_reset(), stale_reset(**{"retry-after": "0"}), {}])
+async def test_a_429_with_no_usable_wait_backs_off_exponentially(
+    router: respx.MockRouter, headers: dict[str, str]
+) -> None:
+    times, respond = timed(
+        [too_many(None, **headers), too_many(None, **headers), httpx.Response(200, json=EMPTY)]
+    )
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff="0.05") as provider:
+        assert await provider.list_vms() == []
+    first, second = times[1] - times[0], times[2] - times[1]
+    assert first >= 0.025  # half the base at least: jitter, never zero
+    assert second >= 0.05  # and doubling
+    assert len(times) == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backoff", ["0", "0.01"])
+async def test_a_429_with_no_usable_wait_never_reports_retry_after_zero(
+    router: respx.MockRouter, backoff: str
+) -> None:
+    times, respond = timed([too_many(None, **stale_reset())])
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff=backoff, max_retries="2") as provider:
+        with pytest.raises(RateLimitError) as caught:
+            await provider.list_vms()
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after > 0
+    assert len(times) == 3
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) > 0.01
+
+
+@pytest.mark.anyio
+async def test_a_burst_429_waits_seconds_not_the_hourly_reset(router: respx.MockRouter) -> None:
+    times, respond = timed([too_many(None, **burst()), httpx.Response(200, json=EMPTY)])
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff="0.05") as provider:
+        assert await provider.list_vms() == []
+    assert len(times) == 2
+    assert 0.025 <= times[1] - times[0] < 5
+
+
+@pytest.mark.anyio
+async def test_a_persistent_burst_429_reports_the_burst_wait(router: respx.MockRouter) -> None:
+    router.get("/droplets").mock(return_value=too_many(None, **burst()))
+    async with connected(include_gpus="false", retry_backoff="0.01", max_retries="1") as provider:
+        with pytest.raises(RateLimitError, match="per-minute") as caught:
+            await provider.list_vms()
+    assert caught.value.retry_after is not None
+    assert 0 < caught.value.retry_after <= 60
+
+
+@pytest.mark.anyio
+async def test_a_burst_429_with_retry_after_honours_it(router: respx.MockRouter) -> None:
+    times, respond = timed(
+        [too_many(None, **burst(**{"retry-after": "0.2"})), httpx.Response(200, json=EMPTY)]
+    )
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false") as provider:
+        assert await provider.list_vms() == []
+    assert times[1] - times[0] >= 0.2

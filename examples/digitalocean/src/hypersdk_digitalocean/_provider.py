@@ -423,12 +423,14 @@ class _Export:
         self.action_id: int | None = None
         self.snapshot_name = ""
         self.powered_off_by_us = False
+        self.status_at_snapshot = ""
 
     async def run(self) -> ExportResult:
         started = time.monotonic()
         self.progress.update("preparing", 0.0, f"looking up droplet {self.identifier}")
         droplet = await _get_droplet(self.api, self.identifier, "export_vm")
         vm = droplet_to_vm(droplet)
+        self.status_at_snapshot = vm.state
         self.snapshot_name = self.plan.snapshot_name or (
             f"{vm.name}-hypersdk-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         )
@@ -448,6 +450,7 @@ class _Export:
                 exported_at=datetime.now(UTC),
                 exported_by=user_agent(),
                 shutdown=shutdown,
+                status_at_snapshot=self.status_at_snapshot,
             )
             path = await self._write(vm, data)
         except anyio.get_cancelled_exc_class():
@@ -530,19 +533,62 @@ class _Export:
         return action
 
     async def _shut_down(self) -> str:
+        """Shut the droplet down; returns how: ``shutdown`` or ``power_off``.
+
+        DigitalOcean's shutdown action "guarantees that the command is issued, not that it
+        succeeds": a completed action proves nothing, so the droplet itself is polled until
+        its status is ``off``, within ``shutdown_timeout``. Otherwise ``power_off`` (polled
+        the same way); a droplet still not off after that is an ExportError, never a
+        snapshot of a running droplet recorded as shut down.
+        """
         timeout = self.plan.shutdown_timeout
         self.progress.update("shutting down", 2.0, f"shutting droplet {self.identifier} down")
+        started = time.monotonic()
         action = await self._action("shutdown", {"type": "shutdown"})
         self.powered_off_by_us = True
         try:
-            await self._wait(action, timeout=timeout, low=2, high=10, phase="shutting down")
+            await self._wait(action, timeout=timeout, low=2, high=8, phase="shutting down")
         except _ActionFailed as exc:
             self.logger.warning("%s; forcing power_off", exc)
         else:
-            return "shutdown"
+            status = await self._wait_until_off(started + timeout)
+            if status == "off":
+                return "shutdown"
+            self.logger.warning(
+                "digitalocean export_vm: the shutdown action of droplet %s completed but the "
+                "droplet is still %s after %g s; forcing power_off",
+                self.identifier,
+                status,
+                timeout,
+            )
+        started = time.monotonic()
         action = await self._action("power_off", {"type": "power_off"})
         await self._wait(action, timeout=timeout, low=10, high=15, phase="shutting down")
+        status = await self._wait_until_off(started + timeout)
+        if status != "off":
+            raise _ActionFailed(
+                f"digitalocean export_vm: droplet {self.identifier} is still {status} "
+                f"{timeout:g} s after a completed power_off; not snapshotting a running "
+                "droplet (raise shutdown_timeout, or export without shutdown)",
+                provider=PROVIDER,
+                operation="export_vm",
+            )
         return "power_off"
+
+    async def _wait_until_off(self, deadline: float) -> str:
+        """Poll the droplet until its status is ``off`` or ``deadline``; its last status."""
+        # At least 50 ms between looks, so poll_interval=0 cannot turn into a request storm.
+        interval = max(self.api.settings.poll_interval, 0.05)
+        while True:
+            droplet = await _get_droplet(self.api, self.identifier, "export_vm")
+            status = str(droplet.get("status") or "unknown")
+            if status == "off" or time.monotonic() >= deadline:
+                self.status_at_snapshot = status
+                return status
+            self.progress.update(
+                "shutting down", 8.0, f"droplet {self.identifier} is {status}; waiting for off"
+            )
+            await anyio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     async def _snapshot(self) -> dict[str, object]:
         self.progress.update("snapshotting", 15.0, f"snapshot {self.snapshot_name!r} requested")

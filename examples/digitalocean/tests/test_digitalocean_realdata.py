@@ -15,7 +15,7 @@ from hypersdk_digitalocean import droplet_to_vm, matches_filter, parse_tags, tag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypersdk import VMFilter, VMInfo, search_matches
+from hypersdk import RateLimitError, VMFilter, VMInfo, VMNotFoundError, search_matches
 
 if TYPE_CHECKING:
     import respx
@@ -146,3 +146,28 @@ async def test_a_listing_without_droplets_is_an_empty_page(
     async with connected() as provider:
         assert await provider.list_vms() == []
         assert await provider.list_vms(VMFilter(tags={"k8s": "worker"})) == []
+
+
+# -- item 6: the request id reaches the caller ---------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_404_keeps_the_request_id_of_the_body(router: respx.MockRouter) -> None:
+    router.get("/droplets/7").respond(404, json=load("error_404_request_id"))
+    async with connected() as provider:
+        with pytest.raises(VMNotFoundError) as caught:
+            await provider.get_vm("7")
+    assert caught.value.request_id == "4d9d8375-3c56-4925-a3e7-eb137fed17e9"
+    assert "request id 4d9d8375-3c56-4925-a3e7-eb137fed17e9" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_rate_limit_error_keeps_the_request_id_header(router: respx.MockRouter) -> None:
+    headers = {"x-request-id": "a1b2c3d4-0000-4000-8000-000000000001", "retry-after": "120"}
+    router.get("/droplets/7").respond(429, json=load("error_429"), headers=headers)
+    async with connected(max_retry_wait="5") as provider:
+        with pytest.raises(RateLimitError) as caught:
+            await provider.get_vm("7")
+    assert caught.value.request_id == "a1b2c3d4-0000-4000-8000-000000000001"
+    assert caught.value.retry_after == 120
+    assert "a1b2c3d4-0000-4000-8000-000000000001" in str(caught.value)

@@ -149,7 +149,7 @@ async def test_every_page_is_listed_in_order(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("limit", "expected"), [("3", 3), ("", 8)])
+@pytest.mark.parametrize(("limit", "expected"), [("3", 3), ("8", 8), ("", 19)])
 async def test_pages_after_the_first_are_fetched_concurrently_within_the_bound(
     router: respx.MockRouter, limit: str, expected: int
 ) -> None:

@@ -180,7 +180,7 @@ async def test_limiter_spreads_the_remainder_until_the_reset() -> None:
     await limiter.acquire("list_vms")
     await limiter.acquire("list_vms")
     assert fake.slept == pytest.approx([2.0, (20.0 - 2.0) / 9])
-    assert limiter.remaining == 8
+    assert limiter.in_flight == 2
 
 
 @pytest.mark.anyio
@@ -209,6 +209,7 @@ async def test_limiter_ignores_garbage_headers_and_plenty() -> None:
     await limiter.acquire("list_vms")
     assert fake.slept == []
     assert limiter.remaining == 4999
+    assert limiter.in_flight == 1
 
 
 @pytest.mark.anyio
@@ -321,3 +322,52 @@ async def test_a_burst_429_with_retry_after_honours_it(router: respx.MockRouter)
     async with connected(include_gpus="false") as provider:
         assert await provider.list_vms() == []
     assert times[1] - times[0] >= 0.2
+
+
+# -- issue 16, item 7: one wave of pages, within the budget --------------------------------
+
+
+@pytest.mark.anyio
+async def test_by_default_every_page_after_the_first_goes_out_in_one_wave(
+    router: respx.MockRouter,
+) -> None:
+    headers = {"ratelimit-remaining": "4900", "ratelimit-reset": str(time.time() + 3600)}
+    api = DropletsApi(
+        [droplet(i + 1, f"vm-{i}") for i in range(40)], page_size=1, headers=headers, delay=0.05
+    )
+    serve(router, api)
+    async with connected() as provider:
+        assert len(await provider.list_vms()) == 40
+    # Page 1 alone (the guard), then pages 2..40 and the GPU listing at once.
+    assert api.started[1] - api.started[0] >= 0.05
+    assert api.max_in_flight == 40
+
+
+@pytest.mark.anyio
+async def test_requests_in_flight_count_against_the_hourly_budget(
+    router: respx.MockRouter,
+) -> None:
+    # 30 left with a reserve of 25: 5 go at once, the rest is paced (3 s / 25 apart).
+    headers = {"ratelimit-remaining": "30", "ratelimit-reset": str(time.time() + 3)}
+    api = DropletsApi(
+        [droplet(i + 1, f"vm-{i}") for i in range(8)], page_size=1, headers=headers, delay=0.05
+    )
+    serve(router, api)
+    async with connected(include_gpus="false") as provider:
+        assert len(await provider.list_vms()) == 8
+    wave = [t for t in api.started[1:] if t < api.started[0] + 0.05 + 0.08]
+    assert len(wave) == 5
+
+
+@pytest.mark.anyio
+async def test_limiter_counts_requests_in_flight() -> None:
+    fake = FakeTime()
+    limiter = limiter_after("30", 60.0, fake, reserve=25)
+    for _ in range(5):
+        await limiter.acquire("list_vms")
+    assert fake.slept == []
+    await limiter.acquire("list_vms")  # 30 - 5 in flight = 25: down to the reserve, paced
+    assert fake.slept == [pytest.approx(60.0 / 25)]
+    for _ in range(6):
+        limiter.release()
+    assert limiter.in_flight == 0

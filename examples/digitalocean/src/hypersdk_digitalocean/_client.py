@@ -98,11 +98,12 @@ class _BearerAuth(httpx.Auth):
 class RateLimiter:
     """Paces requests from DigitalOcean's ``ratelimit-remaining``/``ratelimit-reset`` headers.
 
-    While more than ``reserve`` requests remain, requests go out freely. Below that, they
+    Requests in flight count against the remainder until their responses report it. While
+    more than ``reserve`` requests would remain, requests go out freely. Below that, they
     go one at a time, spaced so the remainder lasts until the reset time: the pager slows
     down instead of running into 429s. With nothing left, everyone waits for the reset, or,
     when that is further away than ``max_wait``, gets a :class:`~hypersdk.RateLimitError`.
-    A 429 pauses every request for its ``retry-after``.
+    A 429 pauses every request for its wait.
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class RateLimiter:
         self.max_wait = max_wait
         self.remaining: int | None = None
         self.reset_at: float | None = None  # Unix time
+        self.in_flight = 0
         self._paused_until = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -143,14 +145,15 @@ class RateLimiter:
         return max(0.0, self.reset_at - self._clock())
 
     async def acquire(self, operation: str) -> None:
-        """Wait until a request may be sent."""
+        """Wait until a request may be sent; call :meth:`release` once it is answered."""
         pause = self._paused_until - self._clock()
         if pause > 0:
             await self._sleep(pause)
-        if self.remaining is None or self.remaining > self.reserve:
+        if self.remaining is None or self.remaining - self.in_flight > self.reserve:
+            self.in_flight += 1
             return
         async with self._pace:
-            remaining = self.remaining
+            remaining = (self.remaining or 0) - self.in_flight
             to_reset = self.seconds_to_reset() or 0.0
             if remaining <= 0:
                 if to_reset > self.max_wait:
@@ -166,9 +169,11 @@ class RateLimiter:
                 delay = min(to_reset / remaining, self.max_wait)
             if delay > 0:
                 await self._sleep(delay)
-            # Count our own request until the next response tells the truth.
-            if self.remaining > 0:
-                self.remaining -= 1
+            self.in_flight += 1
+
+    def release(self) -> None:
+        """A request acquired earlier was answered (or failed)."""
+        self.in_flight = max(0, self.in_flight - 1)
 
 
 class Api:
@@ -253,6 +258,7 @@ class Api:
             await self.limiter.acquire(operation)
             try:
                 response = await self.http.request(method, path, params=params, json=json)
+                self.limiter.observe(response)
             except RuntimeError:
                 if not self.http.is_closed:
                     raise
@@ -285,7 +291,9 @@ class Api:
                     await self._sleep(delay)
                     continue
                 raise error from None
-            self.limiter.observe(response)
+            finally:
+                # Counted against the budget until the response's headers tell the truth.
+                self.limiter.release()
             status = response.status_code
             self._logger.debug("%s %s -> HTTP %d", method, response.request.url.path, status)
             if status == 429:

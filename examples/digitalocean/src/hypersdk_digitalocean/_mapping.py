@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Final
 
 import attrs
@@ -31,7 +32,7 @@ import msgspec
 from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMFilter, VMInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "PROVIDER_TYPE",
@@ -40,6 +41,7 @@ __all__ = [
     "is_tag_name",
     "matches_filter",
     "TagMatcher",
+    "Mapper",
     "droplet_to_vm",
     "Droplet",
     "DropletPage",
@@ -117,9 +119,9 @@ class TagMatcher:
         self._tags = frozenset(tag for tag in named if tag is not None)
         self._rest = attrs.evolve(wanted, tags={}) if wanted.tags else wanted
 
-    def raw(self, tags: Sequence[str]) -> bool:
-        """Whether a droplet with these raw tags carries every tag the filter names."""
-        return not self._impossible and self._tags.issubset(tags)
+    def raw_tags(self, droplet: Droplet) -> bool:
+        """Whether the droplet carries every tag the filter names."""
+        return not self._impossible and self._tags.issubset(droplet.tags)
 
     def __call__(self, vm: VMInfo) -> bool:
         if self._tags or self._impossible:
@@ -277,33 +279,86 @@ def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
                 f"digitalocean: a droplet is not what the API documents: {exc}",
                 provider=PROVIDER_TYPE,
             ) from None
-    image = d.image or _Image()
-    region = d.region or _Region()
-    metadata = {
-        "size_slug": d.size_slug or "",
-        "region_name": region.name,
-        "image_slug": image.slug or "",
-        "image_id": str(image.id) if image.id is not None else "",
-        "vpc_uuid": d.vpc_uuid or "",
-        "do_tags": ",".join(d.tags),
-        "volume_ids": ",".join(d.volume_ids),
-        "locked": "true" if d.locked else "false",
-    }
+    return _to_vm(d, None)
+
+
+class Mapper:
+    """:func:`droplet_to_vm` for one listing: the strings droplets repeat are kept once.
+
+    10,000 droplets of one account share a handful of statuses, sizes, regions, images,
+    VPCs and tag sets; decoding gives every droplet its own copies. A listing keeps the
+    first of each (at most ``limit`` strings and tag sets, so hostile data cannot grow it
+    without bound), which saves memory and, for the frozen tag mappings, the mapping.
+    """
+
+    __slots__ = ("_limit", "_strings", "_tags")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._strings: dict[str, str] = {}
+        self._tags: dict[tuple[str, ...], Mapping[str, str]] = {}
+
+    def __call__(self, droplet: Droplet) -> VMInfo:
+        return _to_vm(droplet, self)
+
+    def string(self, text: str) -> str:
+        found = self._strings.get(text)
+        if found is not None:
+            return found
+        if len(self._strings) < self._limit:
+            self._strings[text] = text
+        return text
+
+    def tags(self, tags: list[str]) -> Mapping[str, str]:
+        key = tuple(tags)
+        found = self._tags.get(key)
+        if found is None:
+            # Read-only, so one mapping can serve every VM with these tags (VMInfo keeps a
+            # MappingProxyType as it is instead of copying it).
+            found = MappingProxyType(parse_tags(tags))
+            if len(self._tags) < self._limit:
+                self._tags[key] = found
+        return found
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _to_vm(d: Droplet, mapper: Mapper | None) -> VMInfo:
+    keep = mapper.string if mapper is not None else _same
+    image = d.image or _NO_IMAGE
+    region = d.region or _NO_REGION
+    status = keep(d.status)
+    metadata: dict[str, str] = {}
+    # Only the fields that have a value, in a fixed order.
+    for key, value in (
+        ("size_slug", d.size_slug),
+        ("region_name", region.name),
+        ("image_slug", image.slug),
+        ("image_id", str(image.id) if image.id is not None else ""),
+        ("vpc_uuid", d.vpc_uuid),
+        ("do_tags", ",".join(d.tags)),
+        ("volume_ids", ",".join(d.volume_ids)),
+    ):
+        if value:
+            metadata[key] = keep(value)
+    metadata["locked"] = "true" if d.locked else "false"
     try:
         return VMInfo(
             provider=PROVIDER_TYPE,
             id=str(d.id),
             name=d.name,
-            state=d.status,
-            power_state=_POWER_STATES.get(d.status, ""),
-            location=region.slug or d.region_slug or "",
-            guest_os=" ".join(part for part in (image.distribution, image.name) if part),
+            state=status,
+            power_state=_POWER_STATES.get(status, ""),
+            location=keep(region.slug or d.region_slug or ""),
+            guest_os=keep(" ".join(part for part in (image.distribution, image.name) if part)),
             memory_mb=d.memory,
             num_cpus=d.vcpus,
             storage_gb=d.disk,
             ip_addresses=_addresses(d.networks),
-            tags=parse_tags(d.tags),
-            metadata={key: value for key, value in metadata.items() if value},
+            tags=mapper.tags(d.tags) if mapper is not None else parse_tags(d.tags),
+            metadata=MappingProxyType(metadata),
             created_at=_timestamp(d.created_at, d.id),
         )
     except ConfigurationError as exc:
@@ -311,6 +366,10 @@ def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
             f"digitalocean: droplet {d.id} cannot be represented: {exc}",
             provider=PROVIDER_TYPE,
         ) from None
+
+
+_NO_IMAGE: Final = _Image()
+_NO_REGION: Final = _Region()
 
 
 def _addresses(networks: _Networks | None) -> list[str]:

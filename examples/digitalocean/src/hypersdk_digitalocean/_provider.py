@@ -40,6 +40,7 @@ from hypersdk_digitalocean._manifest import build_manifest, write_manifest
 from hypersdk_digitalocean._mapping import (
     PROVIDER_TYPE,
     Droplet,
+    Mapper,
     TagMatcher,
     droplet_to_vm,
     is_tag_name,
@@ -228,9 +229,14 @@ class DigitalOceanProvider(Provider):
         api = self._require_api("list_vms")
         wanted = filter or VMFilter()
         match = TagMatcher(wanted)
+        to_vm = Mapper()
 
         def convert(droplets: list[Droplet]) -> list[VMInfo]:
-            return [vm for vm in map(droplet_to_vm, droplets) if match(vm)]
+            if wanted.is_empty:
+                return list(map(to_vm, droplets))
+            # The raw tags are checked first: a droplet without them is never mapped.
+            kept = [droplet for droplet in droplets if match.raw_tags(droplet)]
+            return [vm for vm in map(to_vm, kept) if match(vm)]
 
         params = _pushdown(wanted)
         listings: list[dict[str, str]] = [params]

@@ -270,6 +270,7 @@ def start_server(delay_ms: int, count: int) -> tuple[subprocess.Popen[str], str]
 def run_once(mode: str, name: str, base: str) -> dict[str, float]:
     """One fresh child process; ``seconds`` is the listing (``listing``) or everything."""
     command = "client" if mode == "listing" else "process"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, command, name, base],
@@ -279,11 +280,14 @@ def run_once(mode: str, name: str, base: str) -> dict[str, float]:
         check=False,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
     run: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     if mode == "process":
         run["seconds"] = wall
+    # CPU seconds of the whole child: a figure a busy machine disturbs less than wall time.
+    run["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return run
 
 
@@ -322,7 +326,8 @@ def main() -> None:
                         results.setdefault((name, delay), []).append(run)
                         print(
                             f"{mode} round {round_index + 1} {delay:>3} ms {name:<9} "
-                            f"{run['seconds']:7.3f} s {run['rss_mib']:7.1f} MiB",
+                            f"{run['seconds']:7.3f} s {run['cpu_s']:7.3f} s CPU "
+                            f"{run['rss_mib']:7.1f} MiB",
                             flush=True,
                         )
             report(results, clients, delays, args, mode)
@@ -341,7 +346,10 @@ def report(
 ) -> None:
     what = "whole process" if mode == "process" else "listing only"
     print(f"\n{what}: {args.droplets} droplets, 200 a page, {args.rounds} rounds, medians:")
-    print(f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'peak RSS MiB':>15}")
+    print(
+        f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'CPU s':>9}"
+        f"{'peak RSS MiB':>15}"
+    )
     median: dict[tuple[str, int], float] = {}
     rss: dict[str, float] = {}
     for delay in delays:
@@ -352,7 +360,8 @@ def report(
             rss[name] = max(rss.get(name, 0.0), *(run["rss_mib"] for run in runs))
             print(
                 f"{name:<10}{delay:>5} ms{median[(name, delay)]:>10.3f}{min(seconds):>9.3f}"
-                f"{max(seconds):>9.3f}{statistics.median(run['rss_mib'] for run in runs):>15.1f}"
+                f"{max(seconds):>9.3f}{statistics.median(run['cpu_s'] for run in runs):>9.3f}"
+                f"{statistics.median(run['rss_mib'] for run in runs):>15.1f}"
             )
     if "hypersdk" in clients:
         print("\nratios (hypersdk / other, wall time medians):")

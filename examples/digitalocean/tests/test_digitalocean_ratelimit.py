@@ -328,19 +328,21 @@ async def test_a_burst_429_with_retry_after_honours_it(router: respx.MockRouter)
 
 
 @pytest.mark.anyio
-async def test_by_default_every_page_after_the_first_goes_out_in_one_wave(
+async def test_by_default_25_pages_after_the_first_go_out_at_once(
     router: respx.MockRouter,
 ) -> None:
     headers = {"ratelimit-remaining": "4900", "ratelimit-reset": str(time.time() + 3600)}
     api = DropletsApi(
-        [droplet(i + 1, f"vm-{i}") for i in range(40)], page_size=1, headers=headers, delay=0.05
+        [droplet(i + 1, f"vm-{i}") for i in range(30)], page_size=1, headers=headers, delay=0.05
     )
     serve(router, api)
     async with connected() as provider:
-        assert len(await provider.list_vms()) == 40
-    # Page 1 alone (the guard), then pages 2..40 and the GPU listing at once.
+        assert len(await provider.list_vms()) == 30
+    # Page 1 alone (the guard), then pages 2..30 and the GPU listing, 25 at once.
     assert api.started[1] - api.started[0] >= 0.05
-    assert api.max_in_flight == 40
+    assert api.max_in_flight == 25
+    first_wave = [t for t in api.started[1:] if t < api.started[1] + 0.04]
+    assert len(first_wave) == 25
 
 
 @pytest.mark.anyio

@@ -41,7 +41,7 @@ def lint(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site into docs/_build/html; warnings are errors."""
     # The conformance page documents hypersdk_testing, which imports pytest and Hypothesis.
-    session.install("-e", ".[docs,testing]")
+    session.install("-e", ".[docs,testing,celery]")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 

@@ -8,7 +8,6 @@ first use.
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import time
 from typing import Literal, TypedDict
@@ -76,7 +75,9 @@ def _api_message(response: httpx.Response) -> str:
     """The API's own error text: a JSON ``message``/``error``/``detail`` field or the body."""
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, httpx.ResponseNotRead):
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and an integer of more than
+    # 4,300 digits; RecursionError a body nested deeper than the stack: hostile bodies.
+    except (ValueError, RecursionError, httpx.ResponseNotRead):
         try:
             text = response.text.strip()
         except httpx.ResponseNotRead:
@@ -205,10 +206,11 @@ def json_body(
     status = response.status_code
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # as in _api_message: hostile bodies too
+        reason = "nested too deeply to read" if isinstance(exc, RecursionError) else exc
         raise ProviderAPIError(
             f"{provider} {operation}: the API returned a body that is not JSON "
-            f"(HTTP {status}{_where(response)}): {exc}",
+            f"(HTTP {status}{_where(response)}): {reason}",
             provider=provider,
             operation=operation,
             status=status,

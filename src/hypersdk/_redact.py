@@ -18,7 +18,7 @@ from typing import Final
 
 from hypersdk._validation import looks_secret
 
-__all__ = ["MASK", "mask_url", "redact_text", "RedactingFilter"]
+__all__ = ["MASK", "mask_url", "redact_urls", "redact_text", "RedactingFilter"]
 
 MASK: Final = "**********"
 
@@ -80,12 +80,22 @@ def _masked_assignment(match: re.Match[str]) -> str:
     return f"{match.group('name')}={quote}{MASK}{quote}"
 
 
-def redact_text(text: str) -> str:
-    """``text`` with every credential this module recognises replaced by the mask."""
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo and query of every URL (and ``/path?query``) masked.
+
+    The light form of :func:`redact_text` for prose written to be read, such as an
+    error message, where ``KEY=VALUE`` is more likely an example than a credential.
+    """
     if "://" in text:
         text = _URL.sub(lambda match: mask_url(match.group(0)), text)
     if "?" in text or "#" in text:
         text = _PATH_QUERY.sub(lambda match: match.group(1) + "?" + MASK, text)
+    return text
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every credential this module recognises replaced by the mask."""
+    text = redact_urls(text)
     if "(" in text:
         text = _HEADER_TUPLE.sub(_masked_group, text)
     if ":" in text:

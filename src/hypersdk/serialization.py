@@ -21,6 +21,7 @@ cattrs is imported on first use so ``import hypersdk`` stays cheap.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -172,6 +173,10 @@ def from_dict(cls: type[_T], data: object) -> _T:
         raise ConfigurationError(
             f"from_dict: cls must be a hypersdk model class, got {v.shown(cls)}"
         )
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"{cls.__name__}: expected a mapping of fields, got {type(data).__name__}"
+        )
     masking, _ = _converters()
     try:
         result = masking.structure(data, cls)
@@ -191,6 +196,10 @@ def from_dict(cls: type[_T], data: object) -> _T:
         ) from None
     except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ConfigurationError(f"{cls.__name__}: invalid data: {exc}") from None
+    except Exception as exc:  # a hostile object inside the data raised on being read
+        raise ConfigurationError(
+            f"{cls.__name__}: invalid data: reading it raised {type(exc).__name__}"
+        ) from None
     if isinstance(result, ProviderConfig):
         masked = sorted(key for key, value in result.metadata.items() if value == _MASK)
         if _MASK in result.endpoint:

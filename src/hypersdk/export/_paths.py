@@ -7,6 +7,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from hypersdk._validation import shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export._checks import is_int_between
 
@@ -67,7 +68,7 @@ def _check_suffix(suffix: str) -> str:
     if suffix and not _SUFFIX.match(suffix):
         raise ConfigurationError(
             "suffix: must be letters, digits, '-' and '_' separated by dots (such as "
-            f"'qcow2' or 'qcow2.zst'), got {suffix!r}"
+            f"'qcow2' or 'qcow2.zst'), got {shown(suffix)}"
         )
     return suffix
 
@@ -100,10 +101,10 @@ def safe_filename(name: str, *, suffix: str = "", max_bytes: int = DEFAULT_MAX_N
     if not isinstance(checked, str):
         raise ConfigurationError(f"name: must be a string, got {type(checked).__name__}")
     if not is_int_between(max_bytes, 32, 255):
-        raise ConfigurationError(f"max_bytes: must be an integer in 32-255, got {max_bytes!r}")
+        raise ConfigurationError(f"max_bytes: must be an integer in 32-255, got {shown(max_bytes)}")
     suffix = _check_suffix(suffix)
     if len(suffix) > 24:
-        raise ConfigurationError(f"suffix: must be at most 24 characters, got {suffix!r}")
+        raise ConfigurationError(f"suffix: must be at most 24 characters, got {shown(suffix)}")
     text = unicodedata.normalize("NFC", name)
     text = "".join(_clean_char(char) for char in text)
     text = " ".join(text.split(" ")).strip(". ")
@@ -150,15 +151,16 @@ def export_file_path(
     if "\x00" in str(os.fspath(checked)):
         raise ConfigurationError("output_path: must not contain NUL bytes")
     directory = Path(output_path)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigurationError(
-            f"output_path: must be a directory, got the file {str(directory)!r}"
-        )
     try:
+        if directory.exists() and not directory.is_dir():
+            raise ConfigurationError(
+                f"output_path: must be a directory, got the file {str(directory)!r}"
+            )
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # also what exists() raises: a name too long, no permission
         raise ExportError(
-            f"cannot create the output directory {str(directory)!r}: {exc.strerror or exc}; "
+            f"cannot create the output directory {str(directory)!r}: "
+            f"{exc.strerror or type(exc).__name__}; "
             "choose a writable output_path"
         ) from None
     candidate = directory / filename

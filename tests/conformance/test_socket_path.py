@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -226,3 +227,21 @@ def test_an_httpx_plugin_may_be_given_the_loopback_url(pytester: pytest.Pytester
         "--hypersdk-check=HTTP-TIMEOUTS",
     )
     result.assert_outcomes(passed=3)
+
+
+def test_the_vendor_sdk_example_in_the_docs_passes_the_contract(
+    pytester: pytest.Pytester,
+) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "conformance.md").read_text(encoding="utf-8")
+    block = text.split("<!-- example: vendor-sdk -->\n```python\n", 1)[1].split("\n```", 1)[0]
+    pytester.makepyfile(test_tinycloud=block)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--hypersdk-report=report")
+    document = json.loads((pytester.path / "report.json").read_text())
+    (plugin,) = document["plugins"]
+    unexpected = {
+        check["id"]: check["reason"][:300]
+        for check in plugin["checks"]
+        if check["status"] != "passed" and not check["id"].startswith("EXPORT-")
+    }
+    assert unexpected == {}, result.stdout.str()[-3000:]
+    assert plugin["contract_version"] == 2

@@ -5,21 +5,34 @@
 it refuses to send a bearer token over http otherwise), (c) Apache Libcloud's DigitalOcean
 driver (its v2 driver drops the ``host``/``port``/``secure`` constructor arguments, so the
 script sets them on the driver's connection object and rebuilds it: no patching of code).
+pydo and Libcloud are benchmark-only, not project dependencies: the script skips either
+when it is not installed (install them with the command below).
 
 The fake runs in its own processes (one per per-request delay), serves 200 droplets a
 page shaped like DigitalOcean's own example droplet, with ``meta.total`` and absolute
-``links.pages.next``/``last``. Each client run is a fresh child process that reports the
-time its listing took (process start, imports, building the client and the plugin's
-``connect`` excluded) and its peak RSS (``ru_maxrss``, imports included); runs alternate
-client and delay. The plugin returns ``VMInfo`` objects (GPU listing included), pydo raw
-dicts, Libcloud ``Node`` objects. Usage::
+``links.pages.next``/``last``, and the rate-limit headers of the real API. Two modes:
+
+``listing``
+    Each client run is a fresh child process that reports the time its listing took
+    (process start, imports, building the client and the plugin's ``connect`` excluded)
+    and its peak RSS (``ru_maxrss``, imports included).
+``process``
+    The whole process, as a command-line tool lives it: the wall time from spawning the
+    interpreter to its exit, including interpreter start, imports, for hypersdk
+    ``PluginManager().load_all()`` (entry-point discovery and loading of the plugin),
+    ``registry.create`` and ``connect`` (``GET /v2/account``), then the listing. pydo
+    builds its client and lists; Libcloud builds its driver and lists.
+
+Runs alternate client and delay. The plugin returns ``VMInfo`` objects (GPU listing
+included), pydo raw dicts, Libcloud ``Node`` objects. Usage::
 
     pip install -e . -e examples/digitalocean pydo apache-libcloud
-    python benchmarks/bench_digitalocean.py                 # 10,000 droplets, 5 rounds
-    python benchmarks/bench_digitalocean.py --rounds 3 --delays 0,50 --droplets 10000
+    python benchmarks/bench_digitalocean.py                  # both modes, 5 rounds
+    python benchmarks/bench_digitalocean.py --mode process --clients hypersdk,pydo \\
+        --rounds 5 --delays 0,50 --droplets 10000
 
-Targets (issue 6): at 50 ms the plugin needs at most 0.2x pydo's wall time, at 0 ms no
-more than pydo's, and its peak RSS must stay below pydo's.
+Targets (issue 16, whole process): at 50 ms the plugin needs at most 0.2x pydo's wall
+time, at 0 ms no more than pydo's, and its peak RSS must stay below pydo's.
 """
 
 from __future__ import annotations
@@ -43,7 +56,9 @@ HERE = Path(__file__).resolve().parent
 FIXTURE = HERE.parent / "examples" / "digitalocean" / "tests" / "fixtures" / "droplet_get.json"
 TOKEN = "dop_v1_benchmark-token"
 CLIENTS = ("hypersdk", "pydo", "libcloud")
+MODES = ("listing", "process")
 INSTALL_HINT = "pip install -e . -e examples/digitalocean pydo apache-libcloud"
+REQUIRED = "hypersdk"  # the others are compared against, and skipped when absent
 
 
 # -- the fake API (runs in its own process) ----------------------------------------------
@@ -175,7 +190,45 @@ def run_libcloud(base: str) -> int:
     return len(nodes)
 
 
+def process_hypersdk(base: str) -> int:
+    # What an application does: find the plugin through the plugin system, build the
+    # provider from the registry, connect (checks the token), list.
+    import anyio
+
+    from hypersdk import ProviderConfig
+    from hypersdk.plugins import PluginManager
+
+    async def main() -> int:
+        manager = PluginManager()
+        manager.load_all()
+        config = ProviderConfig(type="digitalocean", endpoint=base, metadata={"token": TOKEN})
+        async with manager.registry.create("digitalocean", config) as provider:
+            await provider.connect(config)
+            return len(await provider.list_vms())
+
+    return anyio.run(main)
+
+
+def process_pydo(base: str) -> int:
+    return run_pydo(base)
+
+
+def process_libcloud(base: str) -> int:
+    return run_libcloud(base)
+
+
 timings: dict[str, float] = {}
+
+
+def whole_process(name: str, base: str) -> None:
+    runner = {
+        "hypersdk": process_hypersdk,
+        "pydo": process_pydo,
+        "libcloud": process_libcloud,
+    }[name]
+    count = runner(base)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"count": count, "rss_mib": peak_kib / 1024}))
 
 
 def client(name: str, base: str) -> None:
@@ -190,11 +243,13 @@ def client(name: str, base: str) -> None:
 
 def missing_clients() -> list[str]:
     missing = []
-    for module, name in (("hypersdk_digitalocean", "hypersdk"), ("pydo", "pydo")):
+    for module, name in (
+        ("hypersdk_digitalocean", "hypersdk"),
+        ("pydo", "pydo"),
+        ("libcloud", "libcloud"),
+    ):
         if importlib.util.find_spec(module) is None:
             missing.append(name)
-    if importlib.util.find_spec("libcloud") is None:
-        missing.append("libcloud")
     return missing
 
 
@@ -212,49 +267,74 @@ def start_server(delay_ms: int, count: int) -> tuple[subprocess.Popen[str], str]
     return process, base
 
 
+def run_once(mode: str, name: str, base: str) -> dict[str, float]:
+    """One fresh child process; ``seconds`` is the listing (``listing``) or everything."""
+    command = "client" if mode == "listing" else "process"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, command, name, base],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+    run: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if mode == "process":
+        run["seconds"] = wall
+    # CPU seconds of the whole child: a figure a busy machine disturbs less than wall time.
+    run["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--droplets", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--delays", default="0,50", help="per-request delays in ms")
     parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--mode", default="listing,process", help="listing, process or both")
     args = parser.parse_args()
+    modes = [mode for mode in args.mode.split(",") if mode]
+    if unknown := set(modes) - set(MODES):
+        raise SystemExit(f"unknown mode(s) {', '.join(sorted(unknown))}; use {MODES}")
     clients = [name for name in args.clients.split(",") if name]
     missing = [name for name in missing_clients() if name in clients]
+    if REQUIRED in missing:
+        raise SystemExit(f"hypersdk-digitalocean is not installed; install with: {INSTALL_HINT}")
     if missing:
-        raise SystemExit(f"missing clients: {', '.join(missing)}; install with: {INSTALL_HINT}")
+        print(f"skipping {', '.join(missing)} (not installed; install with: {INSTALL_HINT})")
+        clients = [name for name in clients if name not in missing]
     delays = [int(value) for value in args.delays.split(",")]
     servers = {delay: start_server(delay, args.droplets) for delay in delays}
-    results: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:
-        for round_index in range(args.rounds):
-            # Alternate: the order of clients rotates every round, delays interleave.
-            order = clients[round_index % len(clients) :] + clients[: round_index % len(clients)]
-            for delay in delays:
-                for name in order:
-                    done = subprocess.run(
-                        [sys.executable, __file__, "client", name, servers[delay][1]],
-                        capture_output=True,
-                        text=True,
-                        timeout=600,
-                        check=False,
-                    )
-                    if done.returncode != 0:
-                        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-                    run = json.loads(done.stdout.strip().splitlines()[-1])
-                    if run["count"] != args.droplets:
-                        raise SystemExit(f"{name} listed {run['count']}, not {args.droplets}")
-                    results.setdefault((name, delay), []).append(run)
-                    print(
-                        f"round {round_index + 1} {delay:>3} ms {name:<9} "
-                        f"{run['seconds']:7.3f} s {run['rss_mib']:7.1f} MiB",
-                        flush=True,
-                    )
+        for mode in modes:
+            results: dict[tuple[str, int], list[dict[str, float]]] = {}
+            for round_index in range(args.rounds):
+                # Alternate: the order of clients rotates every round, delays interleave.
+                shift = round_index % len(clients)
+                order = clients[shift:] + clients[:shift]
+                for delay in delays:
+                    for name in order:
+                        run = run_once(mode, name, servers[delay][1])
+                        if run["count"] != args.droplets:
+                            raise SystemExit(f"{name} listed {run['count']}, not {args.droplets}")
+                        results.setdefault((name, delay), []).append(run)
+                        print(
+                            f"{mode} round {round_index + 1} {delay:>3} ms {name:<9} "
+                            f"{run['seconds']:7.3f} s {run['cpu_s']:7.3f} s CPU "
+                            f"{run['rss_mib']:7.1f} MiB",
+                            flush=True,
+                        )
+            report(results, clients, delays, args, mode)
     finally:
         for process, _base in servers.values():
             process.kill()
             process.wait()
-    report(results, clients, delays, args)
 
 
 def report(
@@ -262,9 +342,14 @@ def report(
     clients: list[str],
     delays: list[int],
     args: argparse.Namespace,
+    mode: str,
 ) -> None:
-    print(f"\n{args.droplets} droplets, 200 a page, {args.rounds} rounds, medians:")
-    print(f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'peak RSS MiB':>15}")
+    what = "whole process" if mode == "process" else "listing only"
+    print(f"\n{what}: {args.droplets} droplets, 200 a page, {args.rounds} rounds, medians:")
+    print(
+        f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'CPU s':>9}"
+        f"{'peak RSS MiB':>15}"
+    )
     median: dict[tuple[str, int], float] = {}
     rss: dict[str, float] = {}
     for delay in delays:
@@ -275,7 +360,8 @@ def report(
             rss[name] = max(rss.get(name, 0.0), *(run["rss_mib"] for run in runs))
             print(
                 f"{name:<10}{delay:>5} ms{median[(name, delay)]:>10.3f}{min(seconds):>9.3f}"
-                f"{max(seconds):>9.3f}{statistics.median(run['rss_mib'] for run in runs):>15.1f}"
+                f"{max(seconds):>9.3f}{statistics.median(run['cpu_s'] for run in runs):>9.3f}"
+                f"{statistics.median(run['rss_mib'] for run in runs):>15.1f}"
             )
     if "hypersdk" in clients:
         print("\nratios (hypersdk / other, wall time medians):")
@@ -292,5 +378,7 @@ if __name__ == "__main__":
         serve(float(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "client":
         client(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "process":
+        whole_process(sys.argv[2], sys.argv[3])
     else:
         main()

@@ -21,6 +21,9 @@ from typing import Any
 from sybil import Sybil
 from sybil.parsers.myst import PythonCodeBlockParser, SkipParser
 
+# Sphinx's configuration is not a module of examples (and needs the docs extra to import).
+collect_ignore = ["conf.py"]
+
 # Directory plugins must not come from the developer's own ~/.hypersdk or environment.
 _ENV = ("HOME", "HYPERSDK_PLUGIN_PATH", "HYPERSDK_CONFIG", "XDG_CONFIG_HOME")
 

@@ -241,3 +241,102 @@ def test_connect_error() -> None:
     )
     assert isinstance(error, ProviderUnavailableError)
     assert "could not reach" in str(error)
+
+
+class TestRequestId:
+    """The provider's id of a failed request is kept for support (issue 16, item 6)."""
+
+    @pytest.mark.parametrize(
+        "header",
+        ["x-request-id", "X-Request-ID", "x-openstack-request-id", "x-amz-request-id"],
+    )
+    @pytest.mark.parametrize("status", [401, 404, 429, 422, 503])
+    def test_from_the_header(self, header: str, status: int) -> None:
+        request_id = "9b7e3c1d-55a2-4f0e-8d1c-2f6b0e6a1c44"
+        error = error_for_response(
+            response(status, {"id": "x", "message": "no"}, headers={header: request_id}),
+            provider="digitalocean",
+            operation="get_vm",
+            resource="vm",
+            identifier="42",
+        )
+        assert error is not None
+        assert error.request_id == request_id
+        assert f"request id {request_id}" in str(error)
+        assert f"request_id={request_id!r}" in repr(error)
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        assert again.request_id == request_id
+        assert str(again) == str(error)
+
+    def test_from_a_digitalocean_error_body(self) -> None:
+        # DigitalOcean's error model has an optional request_id next to id and message.
+        body = {
+            "id": "not_found",
+            "message": "The resource you requested could not be found.",
+            "request_id": "4d9d8375-3c56-4925-a3e7-eb137fed17e9",
+        }
+        error = error_for_response(response(404, body), provider="digitalocean", operation="o")
+        assert error is not None
+        assert error.request_id == "4d9d8375-3c56-4925-a3e7-eb137fed17e9"
+        assert "4d9d8375-3c56-4925-a3e7-eb137fed17e9" in str(error)
+
+    def test_the_header_wins_over_the_body(self) -> None:
+        error = error_for_response(
+            response(500, {"request_id": "from-body"}, headers={"x-request-id": "from-header"}),
+            provider="p",
+            operation="o",
+        )
+        assert error is not None
+        assert error.request_id == "from-header"
+
+    def test_rate_limit_error_keeps_retry_after_and_request_id(self) -> None:
+        error = error_for_response(
+            response(429, {}, headers={"retry-after": "3", "x-request-id": "req-1"}),
+            provider="p",
+            operation="o",
+        )
+        assert isinstance(error, RateLimitError)
+        assert (error.retry_after, error.request_id) == (3.0, "req-1")
+        again = pickle.loads(pickle.dumps(error))
+        assert (again.retry_after, again.request_id) == (3.0, "req-1")
+
+    @pytest.mark.parametrize(
+        "value", ["", "   ", "a" * 300, "id\twith\ttabs", "naïve", "two words"]
+    )
+    def test_unusable_values_are_left_out(self, value: str) -> None:
+        # A header is attacker-influenced text headed for logs: only a plain token passes.
+        error = error_for_response(
+            httpx.Response(
+                404,
+                headers=httpx.Headers([(b"x-request-id", value.encode("utf-8"))]),
+                request=httpx.Request("GET", "https://api.example.test/v2/x"),
+            ),
+            provider="p",
+            operation="o",
+        )
+        assert error is not None
+        assert error.request_id is None
+        assert "request id" not in str(error)
+
+    def test_no_request_id_leaves_the_message_alone(self) -> None:
+        error = error_for_response(response(404, {}), provider="p", operation="o")
+        assert error is not None
+        assert error.request_id is None
+        assert str(error) == error.message
+        assert "request_id" not in repr(error)
+
+    def test_any_error_can_be_raised_with_one(self) -> None:
+        error = ProviderAPIError("the API says no", provider="p", request_id="abc-123")
+        assert error.request_id == "abc-123"
+        assert str(error) == "the API says no (request id abc-123)"
+        assert error.message == "the API says no"
+        assert VMNotFoundError("no droplet 42").request_id is None
+
+    def test_successful_responses_have_no_error(self) -> None:
+        assert (
+            error_for_response(
+                response(200, {}, headers={"x-request-id": "r"}), provider="p", operation="o"
+            )
+            is None
+        )

@@ -21,7 +21,8 @@ The tree, so a reader knows what to catch::
 
 Every error can be raised with only a message (``VMNotFoundError("no droplet 42")``).
 Structured context is optional and keyword-only: ``provider``, ``operation``, ``status``
-(the HTTP status, when there was one) and, on :class:`RateLimitError`, ``retry_after``.
+(the HTTP status, when there was one), ``request_id`` (the provider's id of the failed
+request, for its support desk) and, on :class:`RateLimitError`, ``retry_after``.
 Messages name the provider, the operation and the fix; they never contain a secret.
 """
 
@@ -54,9 +55,12 @@ class HyperSDKError(Exception):
         provider: The provider type or name involved, if any.
         operation: The public operation that failed (``"list_vms"``, ``"connect"``, ...).
         status: The HTTP status code behind the error, if there was a response.
+        request_id: The provider's id of the failed request (its ``x-request-id`` or
+            similar), which its support asks for.
 
-    ``str(error)`` is the message; the context is also available as attributes so an
-    application can branch on it without parsing text.
+    ``str(error)`` is the message, followed by ``(request id ...)`` when there is one;
+    the context is also available as attributes so an application can branch on it
+    without parsing text.
     """
 
     def __init__(
@@ -66,19 +70,23 @@ class HyperSDKError(Exception):
         provider: str | None = None,
         operation: str | None = None,
         status: int | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.operation = operation
         self.status = status
+        self.request_id = request_id
 
     def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request id {self.request_id})"
         return self.message
 
     def __repr__(self) -> str:
         parts = [repr(self.message)]
-        for name in ("provider", "operation", "status"):
+        for name in ("provider", "operation", "status", "request_id"):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value!r}")
@@ -89,7 +97,12 @@ class HyperSDKError(Exception):
         return (_rebuild, (type(self), self.message, self._context()))
 
     def _context(self) -> dict[str, object]:
-        return {"provider": self.provider, "operation": self.operation, "status": self.status}
+        return {
+            "provider": self.provider,
+            "operation": self.operation,
+            "status": self.status,
+            "request_id": self.request_id,
+        }
 
 
 def _rebuild(cls: type[HyperSDKError], message: str, context: dict[str, object]) -> HyperSDKError:
@@ -130,9 +143,12 @@ class RateLimitError(HyperSDKError):
         provider: str | None = None,
         operation: str | None = None,
         status: int | None = None,
+        request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, operation=operation, status=status)
+        super().__init__(
+            message, provider=provider, operation=operation, status=status, request_id=request_id
+        )
         self.retry_after = retry_after
 
     def __repr__(self) -> str:

@@ -13,18 +13,7 @@ one on httpx does; the ``*_response`` forms take an ``httpx.Response``::
     page = json_body(reply.content, provider="mycloud", operation="list_vms",
                      require=("vms",))
 
-===========================  ==============================================================
-name                         what
-===========================  ==============================================================
-:func:`error_for_status`     status + headers + body -> the hypersdk error, or ``None``
-:func:`raise_for_status`     the same, raised
-:func:`error_for_response`   an ``httpx.Response`` -> the hypersdk error, or ``None``
-:func:`raise_for_response`   the same, raised
-:func:`json_body`            body bytes (or an ``httpx.Response``) -> a checked JSON object
-:func:`error_for_exception`  a transport exception (httpx, requests, socket) -> hypersdk
-:func:`parse_retry_after`    a ``Retry-After`` value -> seconds
-===========================  ==============================================================
-
+===========================  =======================================================
 The same names are importable from ``hypersdk`` itself. Messages carry the provider, the
 operation, the status, the method and path and the API's own error text; never headers,
 a query string or a token.
@@ -36,6 +25,7 @@ import email.utils
 import http.client
 import json
 import math
+import re
 import time
 from typing import TYPE_CHECKING, Literal, TypedDict
 
@@ -71,10 +61,44 @@ class _Context(TypedDict):
     provider: str
     operation: str
     status: int
+    request_id: str | None
 
 
 # API error text is shown to users, but not a whole HTML error page.
 _MAX_API_MESSAGE = 300
+
+# Where providers put the id their support asks for: the common header, OpenStack's
+# (and its compute service's), AWS's, Azure's; DigitalOcean also repeats it in the body.
+_REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "x-openstack-request-id",
+    "x-compute-request-id",
+    "x-amz-request-id",
+    "x-amzn-requestid",
+    "x-ms-request-id",
+    "request-id",
+)
+# A header is text from the network headed for messages and logs: only a plain token of
+# visible ASCII is kept, so nothing can forge a log line or bloat a message.
+_REQUEST_ID = re.compile(r"[!-~]{1,128}")
+
+
+def _request_id(headers: Mapping[str, str] | None, body: Body | None) -> str | None:
+    """The provider's id of this request, from a header or a JSON ``request_id``."""
+    candidates: list[object] = [_header(headers, name) for name in _REQUEST_ID_HEADERS]
+    if not any(candidates):
+        text = _text(body).strip()
+        if text.startswith("{"):
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                parsed = None
+            if isinstance(parsed, dict):
+                candidates.append(parsed.get("request_id"))
+    for candidate in candidates:
+        if isinstance(candidate, str) and _REQUEST_ID.fullmatch(candidate.strip()):
+            return candidate.strip()
+    return None
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -188,13 +212,21 @@ def error_for_status(
 
     ``headers`` is any mapping (looked up case-insensitively); ``body`` the response's
     bytes, whose JSON ``message``/``error``/``detail`` becomes part of the message;
-    ``method`` and ``path`` say where (a query string in ``path`` is dropped).
+    ``method`` and ``path`` say where (a query string in ``path`` is dropped). The
+    provider's request id (``x-request-id``, ``x-openstack-request-id``,
+    ``x-amz-request-id``..., or a JSON ``request_id``) becomes the error's ``request_id``
+    and is shown after the message, for support tickets.
     """
     if status < 400:
         return None
     api_message = _api_message(body)
     detail = f": {api_message}" if api_message else ""
-    context = _Context(provider=provider, operation=operation, status=status)
+    context = _Context(
+        provider=provider,
+        operation=operation,
+        status=status,
+        request_id=_request_id(headers, body),
+    )
     head = f"{provider} {operation} failed with HTTP {status}{_where(method, path)}{detail}"
     if status in (401, 403):
         return AuthenticationError(
@@ -338,7 +370,12 @@ def json_body(
         )
     if body is None:  # a streamed success nobody read: httpx says so
         body = source.content  # type: ignore[union-attr]
-    context = _Context(provider=provider, operation=operation, status=status or 0)
+    context = _Context(
+        provider=provider,
+        operation=operation,
+        status=status or 0,
+        request_id=_request_id(headers, None),
+    )
     facts = " ".join(part for part in (f"HTTP {status}" if status else "", method, path) if part)
     where = f" ({facts.split('?', 1)[0]})" if facts else ""
     try:

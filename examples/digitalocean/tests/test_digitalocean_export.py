@@ -19,6 +19,7 @@ from hypersdk import (
     ConfigurationError,
     ExportError,
     ExportOptions,
+    ProviderAPIError,
     RecordingReporter,
     UnsupportedFormatError,
     VMNotFoundError,
@@ -39,7 +40,9 @@ class ActionsApi:
     ``statuses[type]`` lists the status each poll of that action type returns (the last
     repeats; default: one ``in-progress`` then ``completed``). A completed snapshot action
     adds the fixture snapshot, renamed to the requested name, to the snapshot list, unless
-    ``snapshot_appears`` is false.
+    ``snapshot_appears`` is false. A completed ``shutdown``/``power_off`` turns the droplet
+    ``off`` after ``droplet_reads_until_off[type]`` more reads of it (``None``: never, as
+    DigitalOcean documents a shutdown may not take); ``power_on`` makes it ``active``.
     """
 
     def __init__(self, router: respx.MockRouter, droplet: dict[str, Any] | None = None) -> None:
@@ -50,10 +53,11 @@ class ActionsApi:
         self.polls = 0
         self._actions: dict[int, tuple[str, list[str], str]] = {}
         self.snapshots: list[dict[str, Any]] = []
+        self.droplet_reads_until_off: dict[str, int | None] = {"shutdown": 0, "power_off": 0}
+        self._off_in: int | None = None
+        self.status_at_snapshot: list[str] = []
         droplet_id = self.droplet["id"]
-        router.get(f"/droplets/{droplet_id}", name="droplet").mock(
-            side_effect=lambda _: httpx.Response(200, json={"droplet": self.droplet})
-        )
+        router.get(f"/droplets/{droplet_id}", name="droplet").mock(side_effect=self.get_droplet)
         router.post(f"/droplets/{droplet_id}/actions", name="actions").mock(side_effect=self.post)
         router.get(path__regex=r"/actions/(?P<action_id>\d+)$", name="poll").mock(
             side_effect=self.poll
@@ -64,9 +68,20 @@ class ActionsApi:
             )
         )
 
+    def get_droplet(self, request: httpx.Request) -> httpx.Response:
+        if self._off_in is not None:
+            if self._off_in == 0:
+                self.droplet["status"] = "off"
+                self._off_in = None
+            else:
+                self._off_in -= 1
+        return httpx.Response(200, json={"droplet": self.droplet})
+
     def post(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.posted.append(body)
+        if body["type"] == "snapshot":
+            self.status_at_snapshot.append(self.droplet["status"])
         action = load("droplet_action_snapshot")
         action_id = action["action"]["id"] + len(self.posted) - 1
         action["action"].update(id=action_id, type=body["type"])
@@ -78,6 +93,11 @@ class ActionsApi:
         self.polls += 1
         kind, statuses, name = self._actions[int(action_id)]
         status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        turns_off = kind in self.droplet_reads_until_off and status == "completed"
+        if turns_off and self._off_in is None and self.droplet["status"] != "off":
+            self._off_in = self.droplet_reads_until_off[kind]
+        if kind == "power_on" and status == "completed":
+            self.droplet["status"] = "active"
         if kind == "snapshot" and status == "completed" and self.snapshot_appears:
             snapshot = load("droplet_snapshots_list")["snapshots"][0]
             snapshot["name"] = name
@@ -251,6 +271,51 @@ async def test_power_off_when_shutdown_fails_or_times_out(
 
 
 @pytest.mark.anyio
+async def test_a_completed_shutdown_is_trusted_only_once_the_droplet_is_off(
+    actions: ActionsApi, tmp_path: Path
+) -> None:
+    actions.droplet_reads_until_off["shutdown"] = 2  # off on the third look
+    async with connected() as provider:
+        result = await provider.export_vm(DROPLET_ID, options(tmp_path, shutdown="true"))
+    assert actions.kinds == ["shutdown", "snapshot", "power_on"]
+    assert actions.status_at_snapshot == ["off"]
+    assert result.metadata["shutdown"] == "shutdown"
+
+
+@pytest.mark.anyio
+async def test_a_shutdown_that_completes_but_leaves_the_droplet_on_falls_back_to_power_off(
+    actions: ActionsApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # DigitalOcean: a shutdown "guarantees that the command is issued, not that it succeeds".
+    actions.droplet_reads_until_off["shutdown"] = None
+    async with connected() as provider:
+        result = await provider.export_vm(
+            DROPLET_ID, options(tmp_path, shutdown="true", shutdown_timeout="0.2")
+        )
+    assert actions.kinds == ["shutdown", "power_off", "snapshot", "power_on"]
+    assert actions.status_at_snapshot == ["off"]
+    assert result.metadata["shutdown"] == "power_off"
+    manifest = json.loads((result.output_path / result.files[0]).read_text(encoding="utf-8"))
+    assert manifest["shutdown"] == "power_off"
+    assert manifest["droplet_status_at_snapshot"] == "off"
+    assert "still active" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_droplet_that_stays_on_even_after_power_off_is_not_snapshotted(
+    actions: ActionsApi, tmp_path: Path
+) -> None:
+    actions.droplet_reads_until_off = {"shutdown": None, "power_off": None}
+    async with connected() as provider:
+        with pytest.raises(ExportError, match="still active"):
+            await provider.export_vm(
+                DROPLET_ID, options(tmp_path, shutdown="true", shutdown_timeout="0.1")
+            )
+    assert "snapshot" not in actions.kinds
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.anyio
 async def test_power_on_after_can_be_declined_and_off_droplets_are_left_alone(
     router: respx.MockRouter, tmp_path: Path
 ) -> None:
@@ -306,6 +371,37 @@ async def test_a_snapshot_that_is_listed_a_moment_late_is_found(
         result = await provider.export_vm(DROPLET_ID, options(tmp_path))
     assert result.metadata["snapshot_id"] == "6372321"
     assert len(looks) == 2
+
+
+@pytest.mark.anyio
+async def test_an_empty_snapshot_list_without_snapshots_is_empty_not_an_error(
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
+) -> None:
+    # Issue 16, item 4: the specification requires only `meta` of a list response.
+    looks: list[int] = []
+
+    def late(request: httpx.Request) -> httpx.Response:
+        looks.append(1)
+        if len(looks) == 1:
+            return httpx.Response(200, json={"meta": {"total": 0}})
+        return httpx.Response(200, json={"snapshots": actions.snapshots, "meta": {"total": 1}})
+
+    router["snapshots"].mock(side_effect=late)
+    async with connected() as provider:
+        result = await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert result.metadata["snapshot_id"] == "6372321"
+    assert len(looks) == 2
+
+
+@pytest.mark.anyio
+async def test_a_snapshot_list_of_another_shape_is_a_provider_api_error(
+    actions: ActionsApi, router: respx.MockRouter, tmp_path: Path
+) -> None:
+    router["snapshots"].respond(200, json={"unexpected": {"shape": True}})
+    async with connected() as provider:
+        with pytest.raises(ProviderAPIError, match="snapshots"):
+            await provider.export_vm(DROPLET_ID, options(tmp_path))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.anyio

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 from do_fakes import BASE, DropletsApi, connected, droplet, load, serve
-from hypersdk_digitalocean import droplet_to_vm, parse_tags, tag_for
+from hypersdk_digitalocean import droplet_to_vm, matches_filter, parse_tags, tag_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +74,7 @@ def test_tags_key_value_and_bare() -> None:
         "a": "b:c",
         ":x": "",
         "x:": "",
+        "env:stage": "",  # the key is taken: kept whole, not dropped
     }
 
 
@@ -148,7 +149,7 @@ async def test_every_page_is_listed_in_order(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("limit", "expected"), [("3", 3), ("", 8)])
+@pytest.mark.parametrize(("limit", "expected"), [("3", 3), ("8", 8), ("", 19)])
 async def test_pages_after_the_first_are_fetched_concurrently_within_the_bound(
     router: respx.MockRouter, limit: str, expected: int
 ) -> None:
@@ -239,7 +240,11 @@ GPUS = [droplet(9, "gpu-1", tags=["web", "env:prod"], region="tor1", memory=2457
         (VMFilter(name_pattern="web-?"), {}),
         (VMFilter(name_pattern="[wd]*"), {}),
         (VMFilter(tags={"env": "prod", "web": ""}), {}),
-        (VMFilter(tags={"a:b": "c"}), {}),
+        (VMFilter(tags={"a:b": "c"}), {"tag_name": "a:b:c"}),
+        (VMFilter(tags={"env": "stage"}), {"tag_name": "env:stage"}),
+        (VMFilter(tags={"env:stage": ""}), {"tag_name": "env:stage"}),
+        (VMFilter(tags={"env": "pr\u00f6d"}), {}),
+        (VMFilter(tags={"env": "a b"}), {}),
         (VMFilter(state="off", min_cpus=1), {}),
     ],
 )
@@ -252,7 +257,7 @@ async def test_pushdown_is_exact_and_the_result_is_the_reference(
         everything = [droplet_to_vm(item) for item in WORLD + GPUS]
         api.queries.clear()
         result = await provider.list_vms(wanted)
-    assert result == [vm for vm in everything if wanted.matches(vm)]
+    assert result == [vm for vm in everything if matches_filter(wanted, vm)]
     sent = {k: v for k, v in api.regular_queries[0].items() if k not in ("page", "per_page")}
     assert sent == pushed
     gpu_queries = [query for query in api.queries if query.get("type") == "gpus"]
@@ -265,8 +270,8 @@ filters = st.builds(
     state=st.sampled_from(["", "active", "OFF", "new"]),
     power_state=st.sampled_from(["", "on", "off"]),
     tags=st.dictionaries(
-        st.sampled_from(["env", "web", "db", "a", "x:"]),
-        st.sampled_from(["", "prod", "stage", "b:c"]),
+        st.sampled_from(["env", "web", "db", "a", "x:", "env:stage", "a:b"]),
+        st.sampled_from(["", "prod", "stage", "b:c", "c"]),
         max_size=2,
     ),
     location=st.sampled_from(["", "nyc3", "FRA1", "tor1"]),
@@ -286,7 +291,7 @@ def test_list_vms_always_equals_the_reference_semantics(wanted: list[VMFilter]) 
             mock.get("/droplets").mock(side_effect=DropletsApi(WORLD, gpus=GPUS, page_size=2))
             async with connected() as provider:
                 for each in wanted:
-                    expected = [vm for vm in everything if each.matches(vm)]
+                    expected = [vm for vm in everything if matches_filter(each, vm)]
                     assert await provider.list_vms(each) == expected, each
 
     anyio.run(check)
@@ -301,7 +306,8 @@ def test_list_vms_always_equals_the_reference_semantics(wanted: list[VMFilter]) 
     [
         httpx.Response(200, text="<html>not json</html>"),
         httpx.Response(200, json=["droplets"]),
-        httpx.Response(200, json={"links": {}}),
+        httpx.Response(200, json={"droplets": None}),
+        httpx.Response(200, json={"unexpected": {"shape": True}}),
         httpx.Response(200, json={"droplets": {"id": 1}}),
         httpx.Response(200, json={"droplets": [{"name": "no id"}]}),
     ],

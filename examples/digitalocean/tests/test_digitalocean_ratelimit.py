@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from hypersdk_digitalocean._client import RateLimiter
 from hypersdk import RateLimitError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import respx
 
 EMPTY = {"droplets": [], "links": {}, "meta": {"total": 0}}
@@ -177,7 +180,7 @@ async def test_limiter_spreads_the_remainder_until_the_reset() -> None:
     await limiter.acquire("list_vms")
     await limiter.acquire("list_vms")
     assert fake.slept == pytest.approx([2.0, (20.0 - 2.0) / 9])
-    assert limiter.remaining == 8
+    assert limiter.in_flight == 2
 
 
 @pytest.mark.anyio
@@ -206,6 +209,7 @@ async def test_limiter_ignores_garbage_headers_and_plenty() -> None:
     await limiter.acquire("list_vms")
     assert fake.slept == []
     assert limiter.remaining == 4999
+    assert limiter.in_flight == 1
 
 
 @pytest.mark.anyio
@@ -217,3 +221,155 @@ async def test_limiter_pause_holds_everyone_back() -> None:
         for _ in range(3):
             group.start_soon(limiter.acquire, "list_vms")
     assert fake.slept[0] == 3.0
+
+
+# -- issue 16: 429s whose headers give no usable wait --------------------------------------
+
+
+def timed(
+    route_responses: list[httpx.Response],
+) -> tuple[list[float], Callable[[httpx.Request], httpx.Response]]:
+    """A side effect returning ``route_responses`` in turn, recording when each was asked."""
+    times: list[float] = []
+    queue = list(route_responses)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return times, respond
+
+
+def stale_reset(**extra: str) -> dict[str, str]:
+    # The real API has been seen sending a ratelimit-reset that already passed.
+    return {
+        "ratelimit-limit": "5000",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": str(int(time.time()) - 30),
+        **extra,
+    }
+
+
+def burst(**extra: str) -> dict[str, str]:
+    # Over 250 requests in a minute while the hourly budget has thousands left.
+    return {
+        "ratelimit-limit": "5000",
+        "ratelimit-remaining": "4210",
+        "ratelimit-reset": str(int(time.time()) + 3000),
+        **extra,
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("headers", [stale_reset(), stale_reset(**{"retry-after": "0"}), {}])
+async def test_a_429_with_no_usable_wait_backs_off_exponentially(
+    router: respx.MockRouter, headers: dict[str, str]
+) -> None:
+    times, respond = timed(
+        [too_many(None, **headers), too_many(None, **headers), httpx.Response(200, json=EMPTY)]
+    )
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff="0.05") as provider:
+        assert await provider.list_vms() == []
+    first, second = times[1] - times[0], times[2] - times[1]
+    assert first >= 0.025  # half the base at least: jitter, never zero
+    assert second >= 0.05  # and doubling
+    assert len(times) == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backoff", ["0", "0.01"])
+async def test_a_429_with_no_usable_wait_never_reports_retry_after_zero(
+    router: respx.MockRouter, backoff: str
+) -> None:
+    times, respond = timed([too_many(None, **stale_reset())])
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff=backoff, max_retries="2") as provider:
+        with pytest.raises(RateLimitError) as caught:
+            await provider.list_vms()
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after > 0
+    assert len(times) == 3
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) > 0.01
+
+
+@pytest.mark.anyio
+async def test_a_burst_429_waits_seconds_not_the_hourly_reset(router: respx.MockRouter) -> None:
+    times, respond = timed([too_many(None, **burst()), httpx.Response(200, json=EMPTY)])
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false", retry_backoff="0.05") as provider:
+        assert await provider.list_vms() == []
+    assert len(times) == 2
+    assert 0.025 <= times[1] - times[0] < 5
+
+
+@pytest.mark.anyio
+async def test_a_persistent_burst_429_reports_the_burst_wait(router: respx.MockRouter) -> None:
+    router.get("/droplets").mock(return_value=too_many(None, **burst()))
+    async with connected(include_gpus="false", retry_backoff="0.01", max_retries="1") as provider:
+        with pytest.raises(RateLimitError, match="per-minute") as caught:
+            await provider.list_vms()
+    assert caught.value.retry_after is not None
+    assert 0 < caught.value.retry_after <= 60
+
+
+@pytest.mark.anyio
+async def test_a_burst_429_with_retry_after_honours_it(router: respx.MockRouter) -> None:
+    times, respond = timed(
+        [too_many(None, **burst(**{"retry-after": "0.2"})), httpx.Response(200, json=EMPTY)]
+    )
+    router.get("/droplets").mock(side_effect=respond)
+    async with connected(include_gpus="false") as provider:
+        assert await provider.list_vms() == []
+    assert times[1] - times[0] >= 0.2
+
+
+# -- issue 16, item 7: one wave of pages, within the budget --------------------------------
+
+
+@pytest.mark.anyio
+async def test_by_default_25_pages_after_the_first_go_out_at_once(
+    router: respx.MockRouter,
+) -> None:
+    headers = {"ratelimit-remaining": "4900", "ratelimit-reset": str(time.time() + 3600)}
+    api = DropletsApi(
+        [droplet(i + 1, f"vm-{i}") for i in range(30)], page_size=1, headers=headers, delay=0.05
+    )
+    serve(router, api)
+    async with connected() as provider:
+        assert len(await provider.list_vms()) == 30
+    # Page 1 alone (the guard), then pages 2..30 and the GPU listing, 25 at once.
+    assert api.started[1] - api.started[0] >= 0.05
+    assert api.max_in_flight == 25
+    first_wave = [t for t in api.started[1:] if t < api.started[1] + 0.04]
+    assert len(first_wave) == 25
+
+
+@pytest.mark.anyio
+async def test_requests_in_flight_count_against_the_hourly_budget(
+    router: respx.MockRouter,
+) -> None:
+    # 30 left with a reserve of 25: 5 go at once, the rest is paced (3 s / 25 apart).
+    headers = {"ratelimit-remaining": "30", "ratelimit-reset": str(time.time() + 3)}
+    api = DropletsApi(
+        [droplet(i + 1, f"vm-{i}") for i in range(8)], page_size=1, headers=headers, delay=0.05
+    )
+    serve(router, api)
+    async with connected(include_gpus="false") as provider:
+        assert len(await provider.list_vms()) == 8
+    wave = [t for t in api.started[1:] if t < api.started[0] + 0.05 + 0.08]
+    assert len(wave) == 5
+
+
+@pytest.mark.anyio
+async def test_limiter_counts_requests_in_flight() -> None:
+    fake = FakeTime()
+    limiter = limiter_after("30", 60.0, fake, reserve=25)
+    for _ in range(5):
+        await limiter.acquire("list_vms")
+    assert fake.slept == []
+    await limiter.acquire("list_vms")  # 30 - 5 in flight = 25: down to the reserve, paced
+    assert fake.slept == [pytest.approx(60.0 / 25)]
+    for _ in range(6):
+        limiter.release()
+    assert limiter.in_flight == 0

@@ -25,7 +25,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hypersdk import PluginMetadata, Provider, ProviderConfig
-from hypersdk_digitalocean._mapping import PROVIDER_TYPE, droplet_to_vm, parse_tags, tag_for
+from hypersdk_digitalocean._mapping import (
+    PROVIDER_TYPE,
+    droplet_to_vm,
+    matches_filter,
+    parse_tags,
+    tag_for,
+)
 from hypersdk_digitalocean._provider import CAPABILITIES, EXPORT_FORMAT, DigitalOceanProvider
 from hypersdk_digitalocean._version import __version__
 
@@ -43,6 +49,7 @@ __all__ = [
     "droplet_to_vm",
     "parse_tags",
     "tag_for",
+    "matches_filter",
 ]
 
 PLUGIN_INFO = PluginMetadata(

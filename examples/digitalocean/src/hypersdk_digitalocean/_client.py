@@ -47,6 +47,11 @@ PROVIDER: Final = "digitalocean"
 PER_PAGE: Final = 200  # the API's maximum
 _RETRYABLE_STATUS: Final = frozenset({500, 502, 503, 504})
 _CONVERT_CHUNK: Final = 20  # droplets mapped between two checkpoints (about 2 ms)
+# A 429 that says nothing usable about when to come back is backed off from at least this
+# base (doubling, jittered), whatever retry_backoff says: retrying at once only earns more.
+_MIN_RATE_LIMIT_BACKOFF: Final = 0.1
+# The burst limit is 250 requests a minute: a burst 429 never needs a longer wait.
+_BURST_WINDOW: Final = 60.0
 
 _T = TypeVar("_T")
 
@@ -93,11 +98,12 @@ class _BearerAuth(httpx.Auth):
 class RateLimiter:
     """Paces requests from DigitalOcean's ``ratelimit-remaining``/``ratelimit-reset`` headers.
 
-    While more than ``reserve`` requests remain, requests go out freely. Below that, they
+    Requests in flight count against the remainder until their responses report it. While
+    more than ``reserve`` requests would remain, requests go out freely. Below that, they
     go one at a time, spaced so the remainder lasts until the reset time: the pager slows
     down instead of running into 429s. With nothing left, everyone waits for the reset, or,
     when that is further away than ``max_wait``, gets a :class:`~hypersdk.RateLimitError`.
-    A 429 pauses every request for its ``retry-after``.
+    A 429 pauses every request for its wait.
     """
 
     def __init__(
@@ -112,6 +118,7 @@ class RateLimiter:
         self.max_wait = max_wait
         self.remaining: int | None = None
         self.reset_at: float | None = None  # Unix time
+        self.in_flight = 0
         self._paused_until = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -138,14 +145,15 @@ class RateLimiter:
         return max(0.0, self.reset_at - self._clock())
 
     async def acquire(self, operation: str) -> None:
-        """Wait until a request may be sent."""
+        """Wait until a request may be sent; call :meth:`release` once it is answered."""
         pause = self._paused_until - self._clock()
         if pause > 0:
             await self._sleep(pause)
-        if self.remaining is None or self.remaining > self.reserve:
+        if self.remaining is None or self.remaining - self.in_flight > self.reserve:
+            self.in_flight += 1
             return
         async with self._pace:
-            remaining = self.remaining
+            remaining = (self.remaining or 0) - self.in_flight
             to_reset = self.seconds_to_reset() or 0.0
             if remaining <= 0:
                 if to_reset > self.max_wait:
@@ -161,9 +169,11 @@ class RateLimiter:
                 delay = min(to_reset / remaining, self.max_wait)
             if delay > 0:
                 await self._sleep(delay)
-            # Count our own request until the next response tells the truth.
-            if self.remaining > 0:
-                self.remaining -= 1
+            self.in_flight += 1
+
+    def release(self) -> None:
+        """A request acquired earlier was answered (or failed)."""
+        self.in_flight = max(0, self.in_flight - 1)
 
 
 class Api:
@@ -248,6 +258,7 @@ class Api:
             await self.limiter.acquire(operation)
             try:
                 response = await self.http.request(method, path, params=params, json=json)
+                self.limiter.observe(response)
             except RuntimeError:
                 if not self.http.is_closed:
                     raise
@@ -280,17 +291,17 @@ class Api:
                     await self._sleep(delay)
                     continue
                 raise error from None
-            self.limiter.observe(response)
+            finally:
+                # Counted against the budget until the response's headers tell the truth.
+                self.limiter.release()
             status = response.status_code
             self._logger.debug("%s %s -> HTTP %d", method, response.request.url.path, status)
             if status == 429:
-                error = self._rate_limit_error(response, operation)
-                delay = (
-                    error.retry_after if error.retry_after is not None else self._backoff(retries)
-                )
+                error = self._rate_limit_error(response, operation, retries)
+                delay = error.retry_after or 0.0  # never None nor 0 here
                 if retries < settings.max_retries and waited + delay <= settings.max_retry_wait:
                     self._logger.warning(
-                        "%s %s: rate limited (HTTP 429); waiting %.2f s as asked, retry %d/%d",
+                        "%s %s: rate limited (HTTP 429); waiting %.2f s, retry %d/%d",
                         PROVIDER,
                         operation,
                         delay,
@@ -323,18 +334,44 @@ class Api:
                     continue
             return response
 
-    def _backoff(self, retries: int) -> float:
-        base = self.settings.retry_backoff * 2.0**retries
+    def _backoff(self, retries: int, *, floor: float = 0.0) -> float:
+        base = max(self.settings.retry_backoff, floor) * 2.0**retries
         return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
-    def _rate_limit_error(self, response: httpx.Response, operation: str) -> RateLimitError:
+    def _rate_limit_error(
+        self, response: httpx.Response, operation: str, retries: int
+    ) -> RateLimitError:
+        """The RateLimitError of a 429, its ``retry_after`` the wait before the next try.
+
+        ``retry-after`` wins when it asks for a wait. Otherwise DigitalOcean's headers tell
+        the two limits apart: requests remaining in the hour means the per-minute burst
+        limit, so back off for seconds (never the hourly reset); none remaining means the
+        hour's budget, so wait for ``ratelimit-reset``. Whenever that leaves no wait (a
+        reset in the past, no headers at all), back off exponentially with jitter.
+        """
         error = error_for_response(response, provider=PROVIDER, operation=operation)
         if not isinstance(error, RateLimitError):  # pragma: no cover - 429 always maps so
             raise ProviderAPIError(f"{PROVIDER} {operation}: HTTP 429", provider=PROVIDER)
-        if error.retry_after is None:
-            # No retry-after: DigitalOcean's ratelimit-reset says when the window frees up.
-            error.retry_after = self.limiter.seconds_to_reset()
-        return error
+        backoff = self._backoff(retries, floor=_MIN_RATE_LIMIT_BACKOFF)
+        remaining = _int_header(response, "ratelimit-remaining")
+        if error.retry_after:
+            wait, why = error.retry_after, "as the API asked"
+        elif remaining is not None and remaining > 0:
+            wait = min(backoff, _BURST_WINDOW)
+            why = f"the per-minute burst limit ({remaining} requests left this hour)"
+        else:
+            to_reset = self.limiter.seconds_to_reset() or 0.0
+            wait = max(backoff, to_reset)
+            why = "until ratelimit-reset" if to_reset > backoff else "backing off"
+        return RateLimitError(
+            f"{PROVIDER} {operation}: rate limited (HTTP 429{_where(response)}"
+            f"{_api_text(response)}), {why}; retry after {wait:.3g} s",
+            provider=PROVIDER,
+            operation=operation,
+            status=429,
+            request_id=error.request_id,
+            retry_after=wait,
+        )
 
     async def list_droplets(
         self,
@@ -451,6 +488,30 @@ class _Page(Generic[_T]):
     count: int  # droplets on the page, before conversion
     total: int | None
     has_next: bool
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _api_text(response: httpx.Response) -> str:
+    """``: <message>`` from DigitalOcean's error body, on one line and clipped."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return ": " + " ".join(message.split())[:200].rstrip(".")
+
+
+def _where(response: httpx.Response) -> str:
+    # Method and path only: the query string is no one's business in a message.
+    return f" {response.request.method} {response.request.url.path}"
 
 
 def _checked_json(

@@ -32,8 +32,13 @@ def build_manifest(
     exported_at: datetime,
     exported_by: str,
     shutdown: str,
+    status_at_snapshot: str = "",
 ) -> bytes:
     """Return the manifest: enough to find the snapshot and recreate the droplet from it.
+
+    ``shutdown`` is what actually stopped the droplet (``none``, ``already-off``,
+    ``shutdown`` or ``power_off``); ``status_at_snapshot`` the droplet's status as last
+    seen before the snapshot was requested.
 
     ``recreate`` is the body of a ``POST /v2/droplets`` that boots a copy of the
     droplet from the snapshot, in the same region, size, VPC and tags.
@@ -50,6 +55,7 @@ def build_manifest(
         "exported_at": exported_at.isoformat(),
         "exported_by": exported_by,
         "shutdown": shutdown,
+        "droplet_status_at_snapshot": status_at_snapshot or droplet.get("status"),
         "droplet": {
             "id": droplet.get("id"),
             "name": droplet.get("name"),

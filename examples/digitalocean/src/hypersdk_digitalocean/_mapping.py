@@ -1,34 +1,47 @@
 """DigitalOcean droplets as hypersdk :class:`~hypersdk.VMInfo`, and tags both ways.
 
-DigitalOcean tags are plain strings; hypersdk tags are ``key -> value``. The mapping:
+DigitalOcean tags are plain strings, and one droplet may carry several with one prefix (a
+Kubernetes node has ``k8s``, ``k8s:<cluster-uuid>`` and ``k8s:worker``). hypersdk tags are
+one value per key, so every raw tag gets an entry of its own:
 
-* ``"env:prod"`` becomes ``{"env": "prod"}``: split at the *first* colon when both sides
-  are non-empty (``"a:b:c"`` -> ``{"a": "b:c"}``);
-* every other tag (``"web"``, ``":x"``, ``"x:"``) becomes itself with an empty value:
-  ``{"web": ""}``.
+* a tag without a usable colon (``"web"``, ``":x"``, ``"x:"``) becomes ``{tag: ""}``;
+* ``"env:prod"`` becomes ``{"env": "prod"}``, split at the *first* colon
+  (``"a:b:c"`` -> ``{"a": "b:c"}``), when its key is still free;
+* when the key is taken (by a bare tag of that name, or an earlier tag with that key),
+  the tag is kept whole: ``{"k8s:worker": ""}``.
 
-The mapping is one-to-one, so :func:`tag_for` turns a pair back into the exact tag string
-(the list filter sends it as ``tag_name``). When two tags share a key (``env:prod`` and
-``env:stage``) the first one wins; the droplet's raw tags are always kept, comma-joined,
-in ``VMInfo.metadata["do_tags"]`` (DigitalOcean tags cannot contain commas).
+So nothing is lost: ``f"{key}:{value}" if value else key`` over ``VMInfo.tags`` gives back
+exactly the droplet's tags, which ``VMInfo.metadata["do_tags"]`` also keeps, in order.
+
+A filter's tag ``key: value`` *names* the raw tag :func:`tag_for` spells (``k8s: worker``
+and ``k8s:worker: ""`` both name ``k8s:worker``), which is what the API's ``tag_name``
+selects; :func:`matches_filter` is that semantics. Where each key has one tag it is
+exactly :meth:`VMFilter.matches`.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Final
 
+import attrs
 import msgspec
 
-from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMInfo
+from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMFilter, VMInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "PROVIDER_TYPE",
     "parse_tags",
     "tag_for",
+    "is_tag_name",
+    "matches_filter",
+    "TagMatcher",
+    "Mapper",
     "droplet_to_vm",
     "Droplet",
     "DropletPage",
@@ -47,15 +60,24 @@ class DropletShapeError(ProviderAPIError):
 
 
 def parse_tags(tags: Sequence[str]) -> dict[str, str]:
-    """Map DigitalOcean tag strings to hypersdk ``key -> value`` pairs (first key wins).
+    """Map DigitalOcean tag strings to hypersdk ``key -> value`` pairs, losing none.
 
     >>> parse_tags(["web", "env:prod", "env:stage"])
-    {'web': '', 'env': 'prod'}
+    {'web': '', 'env': 'prod', 'env:stage': ''}
+    >>> parse_tags(["k8s", "k8s:bd5f5959", "k8s:worker"])
+    {'k8s': '', 'k8s:bd5f5959': '', 'k8s:worker': ''}
     """
+    # A bare tag's key is the tag itself, and nothing else can stand for it: bare tags
+    # claim their keys first, wherever they are in the list.
+    bare = {tag for tag in tags if not _split_tag(tag)[1]}
     result: dict[str, str] = {}
     for tag in tags:
         key, value = _split_tag(tag)
-        result.setdefault(key, value)
+        if value and key not in bare and key not in result:
+            result[key] = value
+        else:
+            # A key with a colon never collides with a split key (those have none).
+            result[tag] = ""
     return result
 
 
@@ -67,13 +89,54 @@ def _split_tag(tag: str) -> tuple[str, str]:
 
 
 def tag_for(key: str, value: str) -> str | None:
-    """Return the DigitalOcean tag that maps to ``key: value``, or ``None`` if none can.
+    """The DigitalOcean tag that a tag pair names, or ``None`` for an empty key.
 
-    >>> tag_for("env", "prod"), tag_for("web", ""), tag_for("a:b", "c")
-    ('env:prod', 'web', None)
+    >>> tag_for("env", "prod"), tag_for("web", ""), tag_for("k8s:worker", ""), tag_for("", "x")
+    ('env:prod', 'web', 'k8s:worker', None)
     """
-    tag = f"{key}:{value}" if value else key
-    return tag if key and _split_tag(tag) == (key, value) else None
+    if not key:
+        return None
+    return f"{key}:{value}" if value else key
+
+
+# The API's tag grammar: letters, numbers, colons, dashes and underscores, at most 255.
+_TAG_NAME: Final = re.compile(r"[A-Za-z0-9:_-]{1,255}")
+
+
+def is_tag_name(tag: str) -> bool:
+    """Whether ``tag`` can be a DigitalOcean tag (and so be sent as ``tag_name``)."""
+    return _TAG_NAME.fullmatch(tag) is not None
+
+
+class TagMatcher:
+    """:func:`matches_filter` for one filter, prepared once for a whole listing."""
+
+    __slots__ = ("_impossible", "_rest", "_tags")
+
+    def __init__(self, wanted: VMFilter) -> None:
+        named = [tag_for(key, value) for key, value in wanted.tags.items()]
+        self._impossible = None in named
+        self._tags = frozenset(tag for tag in named if tag is not None)
+        self._rest = attrs.evolve(wanted, tags={}) if wanted.tags else wanted
+
+    def raw_tags(self, droplet: Droplet) -> bool:
+        """Whether the droplet carries every tag the filter names."""
+        return not self._impossible and self._tags.issubset(droplet.tags)
+
+    def __call__(self, vm: VMInfo) -> bool:
+        if self._tags or self._impossible:
+            have = {tag_for(key, value) for key, value in vm.tags.items()}
+            if self._impossible or not self._tags <= have:
+                return False
+        return self._rest.matches(vm)
+
+
+def matches_filter(wanted: VMFilter, vm: VMInfo) -> bool:
+    """Whether ``list_vms(wanted)`` returns ``vm``: :meth:`VMFilter.matches`, but a tag
+    pair holds when the droplet carries the tag it names (what the API's ``tag_name``
+    selects), so ``{"k8s": "worker"}`` holds for a node tagged ``k8s`` and ``k8s:worker``.
+    """
+    return TagMatcher(wanted)(vm)
 
 
 # The fields of a droplet this plugin reads, as msgspec structs: decoding a page straight
@@ -138,9 +201,13 @@ class _Meta(msgspec.Struct, frozen=True):
 
 
 class DropletPage(msgspec.Struct, frozen=True):
-    """One page of ``GET /v2/droplets``."""
+    """One page of ``GET /v2/droplets``.
 
-    droplets: list[Droplet]
+    The OpenAPI specification requires only ``meta``; the API leaves ``droplets`` out of
+    an empty listing (``{}`` or ``{"meta": {"total": 0}}``), which is an empty page.
+    """
+
+    droplets: list[Droplet] = []
     links: _Links | None = None
     meta: _Meta | None = None
 
@@ -166,13 +233,28 @@ def decode_page(content: bytes, *, operation: str) -> DropletPage:
         DropletShapeError: it is not JSON or not shaped like a droplet page.
     """
     try:
-        return _PAGE_DECODER.decode(content)
+        page = _PAGE_DECODER.decode(content)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise DropletShapeError(
             f"digitalocean {operation}: the droplet list is not what the API documents: {exc}",
             provider=PROVIDER_TYPE,
             operation=operation,
         ) from None
+    if not page.droplets:
+        # An empty listing may leave "droplets" out; a body with none of a listing's
+        # members but others is some other answer, not an empty page.
+        members = set(msgspec.json.decode(content))
+        if "droplets" not in members and members - _PAGE_MEMBERS:
+            raise DropletShapeError(
+                f"digitalocean {operation}: the droplet list is not what the API documents: "
+                f"it has no 'droplets' but {', '.join(sorted(members)[:5])}",
+                provider=PROVIDER_TYPE,
+                operation=operation,
+            )
+    return page
+
+
+_PAGE_MEMBERS: Final = frozenset({"droplets", "links", "meta"})
 
 
 def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
@@ -197,33 +279,86 @@ def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
                 f"digitalocean: a droplet is not what the API documents: {exc}",
                 provider=PROVIDER_TYPE,
             ) from None
-    image = d.image or _Image()
-    region = d.region or _Region()
-    metadata = {
-        "size_slug": d.size_slug or "",
-        "region_name": region.name,
-        "image_slug": image.slug or "",
-        "image_id": str(image.id) if image.id is not None else "",
-        "vpc_uuid": d.vpc_uuid or "",
-        "do_tags": ",".join(d.tags),
-        "volume_ids": ",".join(d.volume_ids),
-        "locked": "true" if d.locked else "false",
-    }
+    return _to_vm(d, None)
+
+
+class Mapper:
+    """:func:`droplet_to_vm` for one listing: the strings droplets repeat are kept once.
+
+    10,000 droplets of one account share a handful of statuses, sizes, regions, images,
+    VPCs and tag sets; decoding gives every droplet its own copies. A listing keeps the
+    first of each (at most ``limit`` strings and tag sets, so hostile data cannot grow it
+    without bound), which saves memory and, for the frozen tag mappings, the mapping.
+    """
+
+    __slots__ = ("_limit", "_strings", "_tags")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._strings: dict[str, str] = {}
+        self._tags: dict[tuple[str, ...], Mapping[str, str]] = {}
+
+    def __call__(self, droplet: Droplet) -> VMInfo:
+        return _to_vm(droplet, self)
+
+    def string(self, text: str) -> str:
+        found = self._strings.get(text)
+        if found is not None:
+            return found
+        if len(self._strings) < self._limit:
+            self._strings[text] = text
+        return text
+
+    def tags(self, tags: list[str]) -> Mapping[str, str]:
+        key = tuple(tags)
+        found = self._tags.get(key)
+        if found is None:
+            # Read-only, so one mapping can serve every VM with these tags (VMInfo keeps a
+            # MappingProxyType as it is instead of copying it).
+            found = MappingProxyType(parse_tags(tags))
+            if len(self._tags) < self._limit:
+                self._tags[key] = found
+        return found
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _to_vm(d: Droplet, mapper: Mapper | None) -> VMInfo:
+    keep = mapper.string if mapper is not None else _same
+    image = d.image or _NO_IMAGE
+    region = d.region or _NO_REGION
+    status = keep(d.status)
+    metadata: dict[str, str] = {}
+    # Only the fields that have a value, in a fixed order.
+    for key, value in (
+        ("size_slug", d.size_slug),
+        ("region_name", region.name),
+        ("image_slug", image.slug),
+        ("image_id", str(image.id) if image.id is not None else ""),
+        ("vpc_uuid", d.vpc_uuid),
+        ("do_tags", ",".join(d.tags)),
+        ("volume_ids", ",".join(d.volume_ids)),
+    ):
+        if value:
+            metadata[key] = keep(value)
+    metadata["locked"] = "true" if d.locked else "false"
     try:
         return VMInfo(
             provider=PROVIDER_TYPE,
             id=str(d.id),
             name=d.name,
-            state=d.status,
-            power_state=_POWER_STATES.get(d.status, ""),
-            location=region.slug or d.region_slug or "",
-            guest_os=" ".join(part for part in (image.distribution, image.name) if part),
+            state=status,
+            power_state=_POWER_STATES.get(status, ""),
+            location=keep(region.slug or d.region_slug or ""),
+            guest_os=keep(" ".join(part for part in (image.distribution, image.name) if part)),
             memory_mb=d.memory,
             num_cpus=d.vcpus,
             storage_gb=d.disk,
             ip_addresses=_addresses(d.networks),
-            tags=parse_tags(d.tags),
-            metadata={key: value for key, value in metadata.items() if value},
+            tags=mapper.tags(d.tags) if mapper is not None else parse_tags(d.tags),
+            metadata=MappingProxyType(metadata),
             created_at=_timestamp(d.created_at, d.id),
         )
     except ConfigurationError as exc:
@@ -231,6 +366,10 @@ def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
             f"digitalocean: droplet {d.id} cannot be represented: {exc}",
             provider=PROVIDER_TYPE,
         ) from None
+
+
+_NO_IMAGE: Final = _Image()
+_NO_REGION: Final = _Region()
 
 
 def _addresses(networks: _Networks | None) -> list[str]:

@@ -37,7 +37,15 @@ from hypersdk import (
 from hypersdk.export import build_export_result
 from hypersdk_digitalocean._client import PROVIDER, Api, user_agent
 from hypersdk_digitalocean._manifest import build_manifest, write_manifest
-from hypersdk_digitalocean._mapping import PROVIDER_TYPE, Droplet, droplet_to_vm, tag_for
+from hypersdk_digitalocean._mapping import (
+    PROVIDER_TYPE,
+    Droplet,
+    Mapper,
+    TagMatcher,
+    droplet_to_vm,
+    is_tag_name,
+    tag_for,
+)
 from hypersdk_digitalocean._settings import Settings, parse_bool, settings_from_config
 
 if TYPE_CHECKING:
@@ -213,14 +221,22 @@ class DigitalOceanProvider(Provider):
         """Every droplet that ``filter`` matches, in the API's order (GPU droplets last).
 
         An exact name (a pattern without ``*?[``) is sent as ``name``, or else a filter
-        with exactly one tag as ``tag_name``; everything else is checked locally with
-        :meth:`VMFilter.matches`, so the result is always the reference semantics.
+        with exactly one tag as ``tag_name``; everything is checked locally with
+        :func:`~hypersdk_digitalocean.matches_filter`: :meth:`VMFilter.matches`, except
+        that a tag pair holds when the droplet carries the tag it names (``{"k8s":
+        "worker"}`` or ``{"k8s:worker": ""}`` for the tag ``k8s:worker``), as ``tag_name``.
         """
         api = self._require_api("list_vms")
         wanted = filter or VMFilter()
+        match = TagMatcher(wanted)
+        to_vm = Mapper()
 
         def convert(droplets: list[Droplet]) -> list[VMInfo]:
-            return [vm for vm in map(droplet_to_vm, droplets) if wanted.matches(vm)]
+            if wanted.is_empty:
+                return list(map(to_vm, droplets))
+            # The raw tags are checked first: a droplet without them is never mapped.
+            kept = [droplet for droplet in droplets if match.raw_tags(droplet)]
+            return [vm for vm in map(to_vm, kept) if match(vm)]
 
         params = _pushdown(wanted)
         listings: list[dict[str, str]] = [params]
@@ -377,7 +393,8 @@ def _pushdown(wanted: VMFilter) -> dict[str, str]:
 
     The API takes ``name`` (exact, case-insensitive) or ``tag_name``, not both. Names are
     pushed only when the glob has no wildcard and is ASCII (so the API's case-insensitive
-    compare agrees with case-folding); a tag only when it is the filter's only tag.
+    compare agrees with case-folding); a tag only when it is the filter's only tag and a
+    tag DigitalOcean could have (anything else matches nothing, locally).
     """
     pattern = wanted.name_pattern
     if pattern and pattern.isascii() and not _GLOB_CHARS & set(pattern):
@@ -385,7 +402,7 @@ def _pushdown(wanted: VMFilter) -> dict[str, str]:
     if len(wanted.tags) == 1:
         ((key, value),) = wanted.tags.items()
         tag = tag_for(key, value)
-        if tag is not None:
+        if tag is not None and is_tag_name(tag):
             return {"tag_name": tag}
     return {}
 
@@ -412,12 +429,14 @@ class _Export:
         self.action_id: int | None = None
         self.snapshot_name = ""
         self.powered_off_by_us = False
+        self.status_at_snapshot = ""
 
     async def run(self) -> ExportResult:
         started = time.monotonic()
         self.progress.update("preparing", 0.0, f"looking up droplet {self.identifier}")
         droplet = await _get_droplet(self.api, self.identifier, "export_vm")
         vm = droplet_to_vm(droplet)
+        self.status_at_snapshot = vm.state
         self.snapshot_name = self.plan.snapshot_name or (
             f"{vm.name}-hypersdk-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         )
@@ -437,6 +456,7 @@ class _Export:
                 exported_at=datetime.now(UTC),
                 exported_by=user_agent(),
                 shutdown=shutdown,
+                status_at_snapshot=self.status_at_snapshot,
             )
             path = await self._write(vm, data)
         except anyio.get_cancelled_exc_class():
@@ -519,19 +539,62 @@ class _Export:
         return action
 
     async def _shut_down(self) -> str:
+        """Shut the droplet down; returns how: ``shutdown`` or ``power_off``.
+
+        DigitalOcean's shutdown action "guarantees that the command is issued, not that it
+        succeeds": a completed action proves nothing, so the droplet itself is polled until
+        its status is ``off``, within ``shutdown_timeout``. Otherwise ``power_off`` (polled
+        the same way); a droplet still not off after that is an ExportError, never a
+        snapshot of a running droplet recorded as shut down.
+        """
         timeout = self.plan.shutdown_timeout
         self.progress.update("shutting down", 2.0, f"shutting droplet {self.identifier} down")
+        started = time.monotonic()
         action = await self._action("shutdown", {"type": "shutdown"})
         self.powered_off_by_us = True
         try:
-            await self._wait(action, timeout=timeout, low=2, high=10, phase="shutting down")
+            await self._wait(action, timeout=timeout, low=2, high=8, phase="shutting down")
         except _ActionFailed as exc:
             self.logger.warning("%s; forcing power_off", exc)
         else:
-            return "shutdown"
+            status = await self._wait_until_off(started + timeout)
+            if status == "off":
+                return "shutdown"
+            self.logger.warning(
+                "digitalocean export_vm: the shutdown action of droplet %s completed but the "
+                "droplet is still %s after %g s; forcing power_off",
+                self.identifier,
+                status,
+                timeout,
+            )
+        started = time.monotonic()
         action = await self._action("power_off", {"type": "power_off"})
         await self._wait(action, timeout=timeout, low=10, high=15, phase="shutting down")
+        status = await self._wait_until_off(started + timeout)
+        if status != "off":
+            raise _ActionFailed(
+                f"digitalocean export_vm: droplet {self.identifier} is still {status} "
+                f"{timeout:g} s after a completed power_off; not snapshotting a running "
+                "droplet (raise shutdown_timeout, or export without shutdown)",
+                provider=PROVIDER,
+                operation="export_vm",
+            )
         return "power_off"
+
+    async def _wait_until_off(self, deadline: float) -> str:
+        """Poll the droplet until its status is ``off`` or ``deadline``; its last status."""
+        # At least 50 ms between looks, so poll_interval=0 cannot turn into a request storm.
+        interval = max(self.api.settings.poll_interval, 0.05)
+        while True:
+            droplet = await _get_droplet(self.api, self.identifier, "export_vm")
+            status = str(droplet.get("status") or "unknown")
+            if status == "off" or time.monotonic() >= deadline:
+                self.status_at_snapshot = status
+                return status
+            self.progress.update(
+                "shutting down", 8.0, f"droplet {self.identifier} is {status}; waiting for off"
+            )
+            await anyio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     async def _snapshot(self) -> dict[str, object]:
         self.progress.update("snapshotting", 15.0, f"snapshot {self.snapshot_name!r} requested")
@@ -578,9 +641,17 @@ class _Export:
                 params={"page": page, "per_page": 200},
                 resource="vm",
                 identifier=self.identifier,
-                require=("snapshots",),
             )
-            snapshots = _list(body["snapshots"])
+            if "snapshots" not in body and set(body) - {"links", "meta"}:
+                # An empty list may leave "snapshots" out (only "meta" is required); a
+                # body with other members instead is not a snapshot list at all.
+                raise ProviderAPIError(
+                    "digitalocean export_vm: the snapshot list lacks 'snapshots' "
+                    f"(it has {', '.join(sorted(body)[:5])})",
+                    provider=PROVIDER,
+                    operation="export_vm",
+                )
+            snapshots = _list(body.get("snapshots"))
             found += [
                 item for item in snapshots if isinstance(item, dict) and item.get("name") == name
             ]

@@ -14,6 +14,7 @@ from cyclopts import App, Parameter
 
 from hypersdk._version import __version__
 from hypersdk.cli import _exit, _render
+from hypersdk.cli._new_plugin import new_plugin
 from hypersdk.cli._runner import Interrupted, run_interruptible
 from hypersdk.cli._settings import Settings, load_settings
 from hypersdk.errors import ConfigurationError, HyperSDKError
@@ -37,6 +38,7 @@ plugins_app = App(name="plugins", help="Installed provider plugins: list, inspec
 vms_app = App(name="vms", help="List, get and search the VMs of one provider.")
 app.command(plugins_app)
 app.command(vms_app)
+app.command(new_plugin, name="new-plugin")
 
 
 @Parameter(name="*")

@@ -77,22 +77,23 @@ def _package_name(value: str) -> list[str]:
 
 def _api_base_url(value: str) -> list[str]:
     hint = "give the API's base URL, e.g. 'https://api.example.com/v1'"
-    if _UNSAFE_TEXT.search(value) or any(char.isspace() for char in value):
-        return [f"api_base_url: {value!r} contains spaces, quotes or control characters; {hint}"]
     try:
         parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        return [f"api_base_url: {value!r} is not a URL ({exc}); {hint}"]
+        netloc, port = parts.netloc, parts.port
+    except ValueError:
+        return [f"api_base_url: not a URL; {hint}"]
     del port  # parsed only to refuse a bad one
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"api_base_url: {value!r} must start with https:// (or http://); {hint}"]
-    if parts.username is not None or parts.password is not None:
-        # A credential in the URL would be written into the source and the README.
+    if "@" in netloc:
+        # A credential in the URL would be written into the source and the README; the
+        # message does not repeat the URL for the same reason.
         return [
             "api_base_url: must not contain a user name or password; the token is "
             "given at run time as ProviderConfig.password"
         ]
+    if _UNSAFE_TEXT.search(value) or any(char.isspace() for char in value):
+        return [f"api_base_url: {value!r} contains spaces, quotes or control characters; {hint}"]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"api_base_url: {value!r} must start with https:// (or http://); {hint}"]
     if parts.query or parts.fragment:
         return [f"api_base_url: {value!r} must not have a query or fragment; {hint}"]
     return []
@@ -130,11 +131,15 @@ def problems(context: Mapping[str, object]) -> list[str]:
     for key, check in (
         ("provider_type", _provider_type),
         ("package_name", _package_name),
-        ("api_base_url", _api_base_url),
         ("supported_formats", _formats),
     ):
         text_problems = _text(context, key, required=True, limit=200)
         found.extend(text_problems or check(str(context[key])))
+    url = context.get("api_base_url", "")
+    if not isinstance(url, str) or not url or len(url) > 200:
+        found.append("api_base_url: must be a URL of at most 200 characters")
+    else:
+        found.extend(_api_base_url(url))
     found.extend(_text(context, "author", required=True, limit=120))
     email_problems = _text(context, "author_email", required=False, limit=120)
     email = context.get("author_email", "")

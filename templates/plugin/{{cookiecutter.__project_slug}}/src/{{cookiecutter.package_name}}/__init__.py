@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 
 from hypersdk import PluginMetadata
 
-from {{ cookiecutter.package_name }}._provider import (
+# Relative imports: the package also loads from a plugin directory, under another name.
+from ._provider import (
     CAPABILITIES,
     DEFAULT_ENDPOINT,
     PROVIDER_TYPE,
     {{ cookiecutter.__class_prefix }}Provider,
 )
-from {{ cookiecutter.package_name }}._version import __version__
+from ._version import __version__
 
 if TYPE_CHECKING:
     import logging

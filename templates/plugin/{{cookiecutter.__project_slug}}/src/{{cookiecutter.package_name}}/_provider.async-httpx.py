@@ -1,18 +1,15 @@
 {%- set formats = cookiecutter.supported_formats.split(",") | map("trim") | list -%}
 """The {{ cookiecutter.plugin_name }} provider: an async hypersdk Provider over httpx.
 
-It speaks a small REST API. The lines marked ``# API:`` are the ones to change for yours;
-README.md walks through it.
+It speaks a small REST API; the lines marked ``# API:`` are the ones to change for yours.
 
     GET /account                    200 when the token is good
     GET /vms?page=N&per_page=M      {"vms": [...], "next_page": N + 1, or null on the last}
     GET /vms/{id}                   {"vm": {...}}, or 404 when there is no such VM
     GET /vms/{id}/disk              the VM's disk image; Range requests resume a download
 
-Every public method raises hypersdk's errors only (``error_for_response`` and
-``error_for_exception`` map HTTP statuses and transport failures); the export goes through
-``hypersdk.export.export_disk_image``, which resumes, verifies, compresses and never leaves
-a partial file behind.
+Public methods raise hypersdk's errors only; exports go through the export toolkit, which
+resumes, verifies, compresses and never leaves a partial file behind.
 """
 
 from __future__ import annotations
@@ -75,12 +72,8 @@ def _shape_error(operation: str, detail: str) -> ProviderAPIError:
     )
 
 
-def _timestamp(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"a timestamp is {type(value).__name__}, not a string")
-    return datetime.fromisoformat(value)
+def _timestamp(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)  # TypeError if not str
 
 
 class {{ cookiecutter.__class_prefix }}Provider(Provider):
@@ -93,23 +86,18 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
 
     @property
     def name(self) -> str:
-        """The provider's display name."""
         return "{{ cookiecutter.plugin_name }}"
 
     @property
     def type(self) -> ProviderType:
-        """The provider type, as in PLUGIN_INFO."""
         return PROVIDER_TYPE
 
     def get_export_capabilities(self) -> ExportCapabilities:
-        """What export_vm can produce."""
         return CAPABILITIES
 
     def __repr__(self) -> str:  # the token is never part of it
         state = "connected" if self._client is not None else "not connected"
         return f"{type(self).__name__}({self._endpoint!r}, {state})"
-
-    # --- lifecycle ---------------------------------------------------------------------
 
     async def connect(self, config: ProviderConfig) -> None:
         """Open a client with the config's token and check it against the API."""
@@ -142,8 +130,6 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
         """Raise AuthenticationError unless the API accepts the token."""
         await self._get("/account", operation="validate_credentials")  # API: a cheap call
 
-    # --- discovery ---------------------------------------------------------------------
-
     async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
         """Every VM, page by page, in the API's order; then ``filter``, as VMFilter.matches."""
         vms: list[VMInfo] = []
@@ -169,8 +155,6 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
     async def search_vms(self, query: str) -> list[VMInfo]:
         """The VMs hypersdk.search_matches accepts, in list order."""
         return [vm for vm in await self.list_vms() if search_matches(vm, query)]
-
-    # --- export ------------------------------------------------------------------------
 
     async def export_vm(
         self,
@@ -198,8 +182,6 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
             progress=progress,
         )
 
-    # --- HTTP --------------------------------------------------------------------------
-
     def _connected(self, operation: str) -> httpx.AsyncClient:
         if self._client is None:
             raise NotConnectedError(
@@ -209,6 +191,7 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
             )
         return self._client
 
+    @stamina.retry(on=_retry, attempts=RETRY_ATTEMPTS, wait_max=RETRY_WAIT_MAX, wait_jitter=0.1)
     async def _get(
         self,
         path: str,
@@ -218,31 +201,21 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
         params: dict[str, Any] | None = None,
         require: tuple[str, ...] = (),
     ) -> dict[str, object]:
-        """GET ``path`` as a checked JSON object, retrying throttling and outages."""
-        client = self._connected(operation)
-        async for attempt in stamina.retry_context(
-            on=_retry, attempts=RETRY_ATTEMPTS, wait_max=RETRY_WAIT_MAX, wait_jitter=0.1
-        ):
-            with attempt:
-                try:
-                    response = await client.get(path, params=params)
-                except httpx.HTTPError as exc:
-                    raise error_for_exception(
-                        exc, provider=PROVIDER_TYPE, operation=operation
-                    ) from None
-                error = error_for_response(
-                    response,
-                    provider=PROVIDER_TYPE,
-                    operation=operation,
-                    resource="vm" if identifier is not None else None,
-                    identifier=identifier,
-                )
-                if error is not None:
-                    raise error
-                return json_body(
-                    response, provider=PROVIDER_TYPE, operation=operation, require=require
-                )
-        raise AssertionError("unreachable: stamina raises once the attempts are spent")
+        """GET ``path`` as a checked JSON object (stamina retries throttling and outages)."""
+        try:
+            response = await self._connected(operation).get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc, provider=PROVIDER_TYPE, operation=operation) from None
+        error = error_for_response(
+            response,
+            provider=PROVIDER_TYPE,
+            operation=operation,
+            resource="vm" if identifier is not None else None,
+            identifier=identifier,
+        )
+        if error is not None:
+            raise error
+        return json_body(response, provider=PROVIDER_TYPE, operation=operation, require=require)
 
     def _to_vm(self, raw: object, operation: str) -> VMInfo:
         """One VM object of the API as a VMInfo (API: the field names)."""

@@ -73,12 +73,15 @@ from hypersdk.serialization import from_dict, from_json, to_dict, to_json
 
 if TYPE_CHECKING:
     from hypersdk import export as export
-    from hypersdk._http import (
+    from hypersdk import http as http
+    from hypersdk.http import (
         error_for_exception,
         error_for_response,
+        error_for_status,
         json_body,
         parse_retry_after,
         raise_for_response,
+        raise_for_status,
     )
     from hypersdk.plugins import PluginConfig, PluginInfo, PluginManager, PluginStatus
 
@@ -141,7 +144,9 @@ __all__ = [
     "PluginLoadError",
     "InvalidPluginMetadataError",
     "IncompatiblePluginError",
-    # HTTP helpers (load httpx on first use)
+    # HTTP helpers (aliases of hypersdk.http's, loaded on first use)
+    "error_for_status",
+    "raise_for_status",
     "error_for_response",
     "raise_for_response",
     "error_for_exception",
@@ -154,6 +159,8 @@ logging.getLogger("hypersdk").addHandler(logging.NullHandler())
 
 _LAZY_HTTP = frozenset(
     {
+        "error_for_status",
+        "raise_for_status",
         "error_for_response",
         "raise_for_response",
         "error_for_exception",
@@ -166,17 +173,17 @@ _LAZY_PLUGINS = frozenset({"PluginManager", "PluginConfig", "PluginInfo", "Plugi
 
 
 _LAZY_MODULES = {
-    **dict.fromkeys(_LAZY_HTTP, "hypersdk._http"),
+    **dict.fromkeys(_LAZY_HTTP, "hypersdk.http"),
     **dict.fromkeys(_LAZY_PLUGINS, "hypersdk.plugins"),
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them
 
     def __getattr__(name: str) -> Any:
-        if name == "export":  # the export toolkit subpackage, loaded on first use
-            import hypersdk.export
+        if name in ("export", "http"):  # public submodules, loaded on first use
+            import importlib
 
-            return hypersdk.export
+            return importlib.import_module(f"hypersdk.{name}")
         module_name = _LAZY_MODULES.get(name)
         if module_name is None:
             raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
@@ -188,4 +195,4 @@ if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an er
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES) | {"export"})
+    return sorted(set(globals()) | set(_LAZY_MODULES) | {"export", "http"})

@@ -22,12 +22,15 @@ _SMALL_BODY: Final = 80  # bodies this short are shown whatever the status
 class ContractViolation(AssertionError):
     """A provider broke a contract rule; the message says which, how, and how to fix it.
 
-    ``check_id`` is the contract ID (``"LIST-COMPLETE"``), so tools can group failures.
+    ``check_id`` is the contract ID (``"LIST-COMPLETE"``), so tools can group failures;
+    ``since`` is the contract version whose rule was broken: for a plugin pinned to an
+    older contract the violation is a warning.
     """
 
-    def __init__(self, check_id: str, message: str) -> None:
+    def __init__(self, check_id: str, message: str, *, since: int = 1) -> None:
         super().__init__(message)
         self.check_id = check_id
+        self.since = since
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -76,7 +79,8 @@ def format_exchange(
         if auth is not None:
             scheme = auth.split(" ", 1)[0] if " " in auth else ""
             auth_note = f" [Authorization: {scheme + ' ' if scheme else ''}{_REDACTED}]"
-        line = f"  {request.method} {request.url}{auth_note} -> {_describe_response(response)}"
+        via = " [socket]" if request.extensions.get("hypersdk_testing.socket") else ""
+        line = f"  {request.method} {request.url}{auth_note}{via} -> {_describe_response(response)}"
         line = redact(line, secret_list)
         if lines and line == lines[-1]:
             repeats += 1

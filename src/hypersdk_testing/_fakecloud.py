@@ -19,6 +19,8 @@ from hypersdk import VMInfo
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from hypersdk_testing._loopback import LoopbackNetwork
+
 
 __all__ = ["FakeCloud", "Fault", "Mutation", "Page", "DEFAULT_DISK_SIZE", "STALL_CAP"]
 
@@ -61,12 +63,21 @@ class Fault:
 
     @classmethod
     def timeout(cls) -> Fault:
-        """The request times out (``httpx.ReadTimeout``) before any response."""
+        """The request times out before any response.
+
+        On httpx it raises ``httpx.ReadTimeout``; over the socket path the server stays
+        silent for a moment, then hangs up without answering (a client with a shorter
+        read timeout sees its own timeout first).
+        """
         return cls(kind="timeout")
 
     @classmethod
     def connection_reset(cls) -> Fault:
-        """The connection drops before any response (``httpx.RemoteProtocolError``)."""
+        """The connection drops before any response.
+
+        On httpx it raises ``httpx.RemoteProtocolError``; over the socket path the server
+        closes the connection with a TCP reset.
+        """
         return cls(kind="reset")
 
     @classmethod
@@ -86,13 +97,18 @@ class Fault:
         The request fails with ``httpx.ReadTimeout`` once the client's read timeout has
         passed (at most :data:`STALL_CAP` seconds). The suite's router serves it before
         any route runs, so a client under an anyio deadline (or with a short timeout) sees
-        what a hung API would do to it.
+        what a hung API would do to it. Over the socket path the server says nothing until
+        the client hangs up (or :data:`STALL_CAP` passes), then closes the connection.
         """
         return cls(kind="stall")
 
     @classmethod
     def reset_mid_body(cls) -> Fault:
-        """A disk download (:meth:`FakeCloud.serve_disk`) drops after half its bytes."""
+        """A disk download (:meth:`FakeCloud.serve_disk`) drops after half its bytes.
+
+        Over the socket path the connection closes after half the bytes its
+        ``Content-Length`` promised.
+        """
         return cls(kind="reset_mid_body")
 
     def describe(self) -> str:
@@ -238,6 +254,30 @@ class FakeCloud:
         self._faults: list[_PendingFault] = []
         self._lock = threading.Lock()
         self._by_id = {vm.id: vm for vm in self.vms}
+        self._network: LoopbackNetwork | None = None
+
+    # --- where the plugin finds it -------------------------------------------------------
+
+    def loopback_url(self, url: str) -> str:
+        """The address on 127.0.0.1 that serves ``url``'s host during a check.
+
+        Routes keep the URLs you wrote (``https://api.example.test/v1/...``); hand the
+        plugin this address instead when its HTTP does not go through httpx (requests,
+        urllib3, ``http.client``, aiohttp, a vendor SDK)::
+
+            def configure(self, cloud):
+                return ProviderConfig(type="mycloud", endpoint=cloud.loopback_url(API), ...)
+
+        Same path and query, scheme ``http``, host ``127.0.0.1`` and one port per origin.
+        An httpx plugin may use it too: respx maps it back to ``url``. Raises RuntimeError
+        outside a conformance check (nothing serves this FakeCloud on a socket then).
+        """
+        if self._network is None:
+            raise RuntimeError(
+                "FakeCloud.loopback_url: this FakeCloud is not served on a socket; only a "
+                "conformance check (ProviderConformance) serves one"
+            )
+        return self._network.loopback_url(url)
 
     # --- the world -----------------------------------------------------------------------
 
@@ -266,15 +306,19 @@ class FakeCloud:
         expected = f"{self.auth_scheme} {self.token}" if self.auth_scheme else self.token
         return sent == expected
 
-    def intercept(self, request: httpx.Request) -> httpx.Response | None:
+    def intercept(
+        self, request: httpx.Request, *, check_token: bool = True
+    ) -> httpx.Response | None:
         """Answer a request early: a 401 without the token, or the next injected fault.
 
         Returns ``None`` when the route should serve normally. Timeouts and connection
-        resets are raised as the httpx exceptions a real transport raises.
+        resets are raised as the httpx exceptions a real transport raises. Pass
+        ``check_token=False`` in a route that a pre-signed URL reaches (object storage
+        after a redirect): it carries a signature, not the token, but faults still apply.
         """
         with self._lock:
             self.requests.append(_Request(time.monotonic(), request.method, str(request.url)))
-        if not self.authorized(request):
+        if check_token and not self.authorized(request):
             return self.json({"id": "unauthorized", "message": "Unable to authenticate you"}, 401)
         fault = self._next_fault(request, kinds=_INTERCEPTED)
         if fault is None:

@@ -25,8 +25,11 @@ from hypersdk import (
     VMInfo,
     as_async_provider,
 )
+from hypersdk_testing._contract import CONTRACT_VERSION
 from hypersdk_testing._failure import ContractViolation, format_exchange, violation_message
 from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
+from hypersdk_testing._guard import NetworkGuard
+from hypersdk_testing._loopback import LoopbackNetwork
 from hypersdk_testing._world import standard_world
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ class Session:
     router: respx.MockRouter
     config: ProviderConfig
     provider: Provider
+    network: LoopbackNetwork
     calls: list[tuple[httpx.Request, httpx.Response | None]] = attrs.Factory(list)
 
     def exchange(self) -> list[tuple[httpx.Request, httpx.Response | None]]:
@@ -70,13 +74,18 @@ class _NetworkLikeRouter(respx.MockRouter):
 
     Without the checkpoint a mocked request completes without yielding, and code that
     forgets to shield its cleanup from cancellation would pass by accident. A stalled
-    request (``Fault.stall``) waits for the client's read timeout, then times out.
+    request (``Fault.stall``) waits for the client's read timeout, then times out. A
+    request to a loopback address of the socket path (an httpx plugin configured with
+    ``cloud.loopback_url``) is matched as the URL it stands for.
     """
 
     cloud: FakeCloud | None = None
+    network: LoopbackNetwork | None = None
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
         await anyio.lowlevel.checkpoint()
+        if self.network is not None:
+            request = self.network.to_original(request)
         if self.cloud is not None and self.cloud.stalls(request):
             self.calls.record(request, None)
             await anyio.sleep(_stall_seconds(request))
@@ -84,6 +93,8 @@ class _NetworkLikeRouter(respx.MockRouter):
         return await super().async_handler(request)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.network is not None:
+            request = self.network.to_original(request)
         if self.cloud is not None and self.cloud.stalls(request):
             self.calls.record(request, None)
             time.sleep(_stall_seconds(request))
@@ -163,6 +174,27 @@ class Harness:
         self.logs = _Capture()
         self.last_session: Session | None = None
         self._tokens: set[str] = set()
+        self.guard = NetworkGuard()
+        """Refuses connections outside loopback for the length of the check."""
+        self._network: LoopbackNetwork | None = None
+
+    @property
+    def contract(self) -> int:
+        """The contract version that runs: the plugin's pin, else the newest."""
+        pinned = self.suite.contract_version
+        return pinned if type(pinned) is int else CONTRACT_VERSION
+
+    @property
+    def network(self) -> LoopbackNetwork:
+        """The check's socket path (loopback listeners start on first use)."""
+        if self._network is None:
+            self._network = LoopbackNetwork()
+        return self._network
+
+    def close(self) -> None:
+        """End the check: close the socket path's listeners and connections."""
+        if self._network is not None:
+            self._network.close()
 
     # --- the plugin ----------------------------------------------------------------------
 
@@ -280,12 +312,14 @@ class Harness:
         *,
         connect: bool = True,
         cloud: FakeCloud | None = None,
+        adjust: Callable[[ProviderConfig], ProviderConfig] | None = None,
     ) -> AsyncIterator[Session]:
         """A provider connected to a FakeCloud of ``vms``, served by the author's mock_api.
 
-        Requests no route serves fail as connection errors and are kept in
-        ``cloud.unmatched`` (HTTP-MOCKED reports them). The provider is disconnected on
-        exit, shielded from cancellation.
+        The routes are served through respx (httpx clients) and on the check's loopback
+        listeners (every other client; ``cloud.loopback_url``). Requests no route serves
+        fail as connection errors and are kept in ``cloud.unmatched`` (HTTP-MOCKED reports
+        them). The provider is disconnected on exit, shielded from cancellation.
         """
         if cloud is None:
             cloud = FakeCloud(
@@ -294,10 +328,15 @@ class Harness:
                 auth_scheme=self.suite.auth_scheme,
                 auth_header=self.suite.auth_header,
             )
+        network = self.network
+        cloud._network = network  # the suite serves the cloud it built
         config = self.suite.configure(cloud)
+        if adjust is not None:
+            config = adjust(config)
         self._tokens.add(cloud.token)
         router = _NetworkLikeRouter(assert_all_mocked=True, assert_all_called=False)
         router.cloud = cloud
+        router.network = network
         self.suite.mock_api(router, cloud)
 
         def unmatched(request: httpx.Request) -> httpx.Response:
@@ -309,10 +348,13 @@ class Harness:
 
         router.route().mock(side_effect=unmatched)
         router.start()
+        network.serve(router, cloud)
         session: Session | None = None
         try:
             provider = self.build(config)
-            session = Session(cloud=cloud, router=router, config=config, provider=provider)
+            session = Session(
+                cloud=cloud, router=router, config=config, provider=provider, network=network
+            )
             self.last_session = session
             if connect:
                 try:
@@ -329,6 +371,7 @@ class Harness:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await session.provider.disconnect()
                 session.calls = session.exchange()
+            network.stop_serving()
             router.stop(clear=False, reset=True, quiet=True)
 
     # --- failing -------------------------------------------------------------------------
@@ -345,8 +388,13 @@ class Harness:
         actual: str,
         context: str | None = None,
         session: Session | None = None,
+        since: int | None = None,
     ) -> NoReturn:
-        """Raise the :class:`ContractViolation` of the current check."""
+        """Raise the :class:`ContractViolation` of the current check.
+
+        ``since`` is the contract version that made this a violation (default: the
+        check's own); for a plugin pinned to an older contract it is a warning.
+        """
         session = session or self.last_session
         exchange = None
         if session is not None:
@@ -365,6 +413,16 @@ class Harness:
                 context = (context + "; " if context else "") + (
                     f"requests no mock_api route served: {unmatched}"
                 )
+        if self.guard.blocked:
+            targets = sorted({blocked.target for blocked in self.guard.blocked})
+            context = (context + "; " if context else "") + (
+                f"connections outside 127.0.0.1 were blocked: {', '.join(targets[:3])} "
+                "(see HTTP-MOCKED: give the plugin cloud.loopback_url(...) in configure())"
+            )
+        if self._network is not None and self._network.route_errors:
+            context = (context + "; " if context else "") + (
+                f"a mock_api route raised: {self._network.route_errors[0]}"
+            )
         message = violation_message(
             self.check,
             expected=expected,
@@ -373,4 +431,6 @@ class Harness:
             context=context,
             secrets=self.secrets,
         )
-        raise ContractViolation(self.check.id, message)
+        raise ContractViolation(
+            self.check.id, message, since=self.check.since if since is None else since
+        )

@@ -125,7 +125,12 @@ class ProviderConformance:
         from hypersdk_testing._checks import CHECKS
         from hypersdk_testing._harness import Harness
 
-        CHECKS[check.id](Harness(self, check, tmp_path))
+        harness = Harness(self, check, tmp_path)
+        try:
+            with harness.guard:  # no connection leaves 127.0.0.1 while the check runs
+                CHECKS[check.id](harness)
+        finally:
+            harness.close()
 
 
 _cli_max_examples: int | None = None

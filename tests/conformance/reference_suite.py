@@ -15,7 +15,7 @@ import httpx
 
 from hypersdk import ProviderConfig
 from hypersdk_testing import FakeCloud, ProviderConformance
-from tests.conformance import reference_provider
+from tests.conformance import reference_provider, requests_provider
 
 if TYPE_CHECKING:
     import respx
@@ -102,3 +102,18 @@ class RefcloudConformance(ProviderConformance):
 
     def mock_api(self, router: respx.MockRouter, cloud: FakeCloud) -> None:
         mock_refcloud(router, cloud)
+
+
+class RequestsRefcloudConformance(RefcloudConformance):
+    """The requests-based reference: the same routes, the plugin aimed at their loopback URL.
+
+    The only difference from :class:`RefcloudConformance` is ``cloud.loopback_url(BASE)``:
+    the plugin's HTTP does not go through httpx, so it talks to the routes over a socket.
+    """
+
+    plugin = requests_provider
+
+    def configure(self, cloud: FakeCloud) -> ProviderConfig:
+        return ProviderConfig(
+            type="refcloud", endpoint=cloud.loopback_url(BASE), password=cloud.token, timeout=10
+        )

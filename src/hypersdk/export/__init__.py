@@ -13,6 +13,11 @@ a function here; :func:`export_disk_image` chains them for the common case::
         expected_sha256=digest, progress=progress,
     )
 
+A :class:`~hypersdk.BlockingProvider` on another HTTP stack uses the blocking twins
+(:func:`export_disk_image_blocking`, :func:`download_blocking`,
+:func:`compress_file_blocking`) with a :class:`ByteSource`: :class:`UrllibSource`, or
+ten lines over its own client. They share one core with the async functions.
+
 The toolkit is a library the provider calls; it never calls back into plugins.
 Retries are logged on the ``hypersdk.export`` logger.
 """
@@ -23,11 +28,17 @@ from hypersdk.export._compress import (
     COMPRESSION_ALGORITHMS,
     CompressionResult,
     compress_file,
+    compress_file_blocking,
     compression_level,
     compression_suffix,
 )
-from hypersdk.export._download import DEFAULT_CHUNK_SIZE, DownloadResult, download
-from hypersdk.export._export import export_disk_image
+from hypersdk.export._download import (
+    DEFAULT_CHUNK_SIZE,
+    DownloadResult,
+    download,
+    download_blocking,
+)
+from hypersdk.export._export import export_disk_image, export_disk_image_blocking
 from hypersdk.export._formats import (
     DISK_FORMATS,
     check_file_format,
@@ -38,10 +49,12 @@ from hypersdk.export._paths import DEFAULT_MAX_NAME_BYTES, export_file_path, saf
 from hypersdk.export._progress import ProgressTracker
 from hypersdk.export._result import build_export_result, sha256_file
 from hypersdk.export._retry import RetryPolicy
+from hypersdk.export._source import ByteSource, SourceResponse, UrllibSource
 
 __all__ = [
     # the whole job
     "export_disk_image",
+    "export_disk_image_blocking",
     # file names
     "safe_filename",
     "export_file_path",
@@ -51,8 +64,14 @@ __all__ = [
     "DownloadResult",
     "RetryPolicy",
     "DEFAULT_CHUNK_SIZE",
+    # blocking downloads over any HTTP client
+    "download_blocking",
+    "ByteSource",
+    "SourceResponse",
+    "UrllibSource",
     # compression
     "compress_file",
+    "compress_file_blocking",
     "CompressionResult",
     "compression_level",
     "compression_suffix",

@@ -1,4 +1,9 @@
-"""Streaming gzip and zstd compression of a finished file, in a worker thread."""
+"""Streaming gzip and zstd compression of a finished file, async or blocking.
+
+Both forms run one blocking loop (:func:`_compress`) that writes to a part file taken the
+same way downloads take theirs (exclusive, locked, never through a link), so two
+compressions of one destination never share a part file.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ import anyio.to_thread
 import attrs
 
 from hypersdk.errors import ConfigurationError, ExportError
+from hypersdk.export import _arguments as arg
 from hypersdk.export._checks import is_int_between
-from hypersdk.export._files import commit, os_error_message, part_path, remove_quietly
+from hypersdk.export._files import PartFile, os_error_message, write_all
 from hypersdk.export._progress import ProgressTracker
 
 if sys.version_info >= (3, 14):
@@ -25,6 +31,8 @@ else:
     from backports import zstd
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hypersdk.progress import ProgressReporter
 
 __all__ = [
@@ -33,6 +41,7 @@ __all__ = [
     "compression_level",
     "compression_suffix",
     "compress_file",
+    "compress_file_blocking",
 ]
 
 COMPRESSION_ALGORITHMS: Final = ("zstd", "gzip")
@@ -43,6 +52,7 @@ COMPRESSION_ALGORITHMS: Final = ("zstd", "gzip")
 _LEVELS: Final = {"gzip": (1, 9, 6), "zstd": (1, 22, 3)}
 _SUFFIXES: Final = {"gzip": "gz", "zstd": "zst"}
 _CHUNK: Final = 1 << 20
+_OPERATION: Final = "compress"
 
 
 class _Compressor(Protocol):
@@ -108,6 +118,35 @@ class CompressionResult:
     sha256: str
 
 
+@attrs.frozen(kw_only=True)
+class _Job:
+    source: Path
+    destination: Path
+    algorithm: str
+    level: int
+    overwrite: bool
+
+
+def _job(
+    source: object,
+    destination: object,
+    *,
+    algorithm: object,
+    level: object,
+    overwrite: object,
+    progress: object,
+) -> _Job:
+    name = _algorithm(algorithm)  # type: ignore[arg-type]
+    arg.reporter_or_none("progress", progress)
+    return _Job(
+        source=arg.path_argument("source", source),
+        destination=arg.path_argument("destination", destination),
+        algorithm=name,
+        level=compression_level(name, level),  # type: ignore[arg-type]
+        overwrite=arg.flag("overwrite", overwrite),
+    )
+
+
 async def compress_file(
     source: str | os.PathLike[str],
     destination: str | os.PathLike[str],
@@ -119,85 +158,153 @@ async def compress_file(
 ) -> CompressionResult:
     """Compress ``source`` into ``destination`` without holding either in memory.
 
-    The output is written to ``destination.part`` in a worker thread, fsynced and renamed
+    The output is written in a worker thread to a part file next to ``destination``,
+    created exclusively and locked (a link or someone else's file planted at
+    ``destination.part`` is never written through, and a second compression of the
+    same destination fails instead of sharing the part file), then fsynced and renamed
     into place, so ``destination`` is either complete or absent, also when the task is
-    cancelled. Progress is reported in phase ``"compressing"``.
+    cancelled or the disk fills up. Progress is reported in phase ``"compressing"``.
 
     >>> result = await compress_file("disk.raw", "disk.raw.zst", level=19)  # doctest: +SKIP
     >>> result.compressed_size < result.size  # doctest: +SKIP
     True
 
     Raises:
-        ConfigurationError: bad ``algorithm`` or ``level``.
-        ExportError: reading or writing failed (the message names the file and the fix).
+        ConfigurationError: bad ``algorithm``, ``level`` or another argument.
+        ExportError: reading or writing failed (the message names the file and the
+            cause), another writer holds the part file, or ``destination`` exists and
+            ``overwrite`` is false.
     """
-    name = _algorithm(algorithm)
-    effective = compression_level(name, level)
-    src, dst = Path(source), Path(destination)
-    tracker = progress if isinstance(progress, ProgressTracker) else ProgressTracker(progress)
-    part = part_path(dst)
+    job = _job(
+        source,
+        destination,
+        algorithm=algorithm,
+        level=level,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    tracker = _tracker(progress)
+    return await anyio.to_thread.run_sync(
+        lambda: _compress_path(job, tracker, anyio.from_thread.check_cancelled)
+    )
+
+
+def compress_file_blocking(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    algorithm: str = "zstd",
+    level: int = 0,
+    overwrite: bool = False,
+    progress: ProgressReporter | None = None,
+) -> CompressionResult:
+    """:func:`compress_file` in the calling thread, for a :class:`~hypersdk.BlockingProvider`.
+
+    Same guarantees and errors; nothing to await.
+
+    >>> compress_file_blocking("disk.raw", "disk.raw.zst")  # doctest: +SKIP
+    """
+    job = _job(
+        source,
+        destination,
+        algorithm=algorithm,
+        level=level,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return _compress_path(job, _tracker(progress), lambda: None)
+
+
+def _tracker(progress: ProgressReporter | None) -> ProgressTracker:
+    return progress if isinstance(progress, ProgressTracker) else ProgressTracker(progress)
+
+
+def _compress_path(
+    job: _Job, tracker: ProgressReporter, check_cancelled: Callable[[], None]
+) -> CompressionResult:
     try:
-        size, compressed_size, digest = await anyio.to_thread.run_sync(
-            _compress_blocking, src, part, name, effective, tracker
+        reader = os.open(job.source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ExportError(os_error_message(exc, "read", job.source)) from None
+    try:
+        return compress_fd(reader, job, tracker, check_cancelled)
+    finally:
+        os.close(reader)
+
+
+def compress_fd(
+    reader: int, job: _Job, tracker: ProgressReporter, check_cancelled: Callable[[], None]
+) -> CompressionResult:
+    """Compress the file open as ``reader`` (from its start) into ``job.destination``."""
+    if not job.overwrite and os.path.lexists(job.destination):
+        raise ExportError(
+            f"{str(job.destination)!r} already exists; pick another name "
+            "(export_file_path does) or pass overwrite=True",
+            operation=_OPERATION,
         )
-        await anyio.to_thread.run_sync(lambda: commit(part, dst, overwrite=overwrite))
+    part = PartFile.acquire(job.destination, resume=False, provider="export", operation=_OPERATION)
+    try:
+        read, written, digest = _compress(reader, part, job, tracker, check_cancelled)
+        part.commit(job.destination, overwrite=job.overwrite)
     except BaseException:
-        remove_quietly(part)
+        part.discard()
         raise
+    part.close()
     return CompressionResult(
-        path=dst,
-        algorithm=name,
-        level=effective,
-        size=size,
-        compressed_size=compressed_size,
+        path=job.destination,
+        algorithm=job.algorithm,
+        level=job.level,
+        size=read,
+        compressed_size=written,
         sha256=digest,
     )
 
 
-def _compress_blocking(
-    source: Path, part: Path, algorithm: str, level: int, tracker: ProgressReporter
+def _compress(
+    reader: int,
+    part: PartFile,
+    job: _Job,
+    tracker: ProgressReporter,
+    check_cancelled: Callable[[], None],
 ) -> tuple[int, int, str]:
-    compressor = _compressor(algorithm, level)
+    compressor = _compressor(job.algorithm, job.level)
     digest = hashlib.sha256()
     read = written = 0
     try:
-        reader = open(source, "rb")  # noqa: SIM115 -- closed below with the writer
+        total = os.fstat(reader).st_size
+        os.lseek(reader, 0, os.SEEK_SET)
     except OSError as exc:
-        raise ExportError(os_error_message(exc, "read", source)) from None
-    with reader:
-        total = os.fstat(reader.fileno()).st_size
+        raise ExportError(os_error_message(exc, "read", job.source)) from None
+    tracker.update("compressing", 0.0, f"compressing with {job.algorithm} level {job.level}")
+    while True:
+        # Cancellation of the calling task stops the loop between chunks.
+        check_cancelled()
         try:
-            writer = open(part, "wb")  # noqa: SIM115
+            chunk = os.read(reader, _CHUNK)
         except OSError as exc:
-            raise ExportError(os_error_message(exc, "create", part)) from None
-        with writer:
-            tracker.update("compressing", 0.0, f"compressing with {algorithm} level {level}")
-            while True:
-                # Cancellation of the calling task stops the loop between chunks.
-                anyio.from_thread.check_cancelled()
-                try:
-                    chunk = reader.read(_CHUNK)
-                except OSError as exc:
-                    raise ExportError(os_error_message(exc, "read", source)) from None
-                out = compressor.compress(chunk) if chunk else compressor.flush()
-                if out:
-                    try:
-                        writer.write(out)
-                    except OSError as exc:
-                        raise ExportError(os_error_message(exc, "write", part)) from None
-                    digest.update(out)
-                    written += len(out)
-                if not chunk:
-                    break
-                read += len(chunk)
-                tracker.update(
-                    "compressing",
-                    100.0 * read / total if total else 100.0,
-                    f"compressed {read} of {total} bytes",
-                )
+            raise ExportError(os_error_message(exc, "read", job.source)) from None
+        out = compressor.compress(chunk) if chunk else compressor.flush()
+        if out:
             try:
-                writer.flush()
-                os.fsync(writer.fileno())
+                write_all(part.fd, out)
             except OSError as exc:
-                raise ExportError(os_error_message(exc, "write", part)) from None
+                raise ExportError(
+                    os_error_message(exc, "write", job.destination), operation=_OPERATION
+                ) from None
+            digest.update(out)
+            written += len(out)
+        if not chunk:
+            break
+        read += len(chunk)
+        tracker.update(
+            "compressing",
+            100.0 * read / total if total else 100.0,
+            f"compressed {read} of {total} bytes",
+        )
+    try:
+        os.fsync(part.fd)
+    except OSError as exc:
+        raise ExportError(
+            os_error_message(exc, "write", job.destination), operation=_OPERATION
+        ) from None
     return read, written, digest.hexdigest()

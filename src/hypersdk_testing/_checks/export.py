@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import itertools
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import pytest
 
 from hypersdk import (
@@ -239,21 +241,29 @@ def export_progress(h: Harness) -> None:
 
 
 class _Canceller:
-    """Cancels a scope from the event loop thread or a worker thread."""
+    """Cancels a scope from any thread: the event loop's, a worker's, or the socket path's.
+
+    Made on the event loop; a call from another thread goes back to that loop through
+    its token (the socket path's connection threads are not anyio worker threads).
+    """
 
     def __init__(self, scope: anyio.CancelScope) -> None:
         self.scope = scope
         self.fired = False
+        self._lock = threading.Lock()
         self._loop_thread = threading.get_ident()
+        self._token = anyio.lowlevel.current_token()
 
     def __call__(self) -> None:
-        if self.fired:
-            return
-        self.fired = True
+        with self._lock:
+            if self.fired:
+                return
+            self.fired = True
         if threading.get_ident() == self._loop_thread:
             self.scope.cancel()
-        else:
-            anyio.from_thread.run_sync(self.scope.cancel)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already finished: nothing to cancel
+            anyio.from_thread.run_sync(self.scope.cancel, token=self._token)
 
 
 class _CancellingReporter:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from typing import TYPE_CHECKING
 
 import anyio
+import attrs
 
-from hypersdk import ExportOptions, RecordingReporter, VMFilter, VMInfo
+from hypersdk import ExportOptions, ProviderConfig, RecordingReporter, VMFilter, VMInfo
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._checks.discovery import difference
 from hypersdk_testing._fakecloud import Fault
 from hypersdk_testing._harness import describe_error
+from hypersdk_testing._loopback import SOCKET_EXTENSION
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from hypersdk_testing._guard import BlockedConnection
     from hypersdk_testing._harness import Harness, Session
 
 
@@ -29,6 +33,7 @@ class _Tour:
         self.token = ""
         self.texts: list[str] = []
         self.logs: list[str] = []
+        self.blocked: list[BlockedConnection] = []
 
 
 # One tour per conformance class: the hygiene checks all read the same walk.
@@ -38,8 +43,10 @@ _TOURS: weakref.WeakKeyDictionary[type, _Tour] = weakref.WeakKeyDictionary()
 def _tour_of(h: Harness) -> _Tour:
     tour = _TOURS.get(type(h.suite))
     if tour is None:
+        before = len(h.guard.blocked)
         tour = h.run(lambda: _tour(h))
         tour.logs = [text for _, text in h.logs.texts()]
+        tour.blocked = h.guard.blocked[before:]
         _TOURS[type(h.suite)] = tour
     h.last_session = tour.session
     return tour
@@ -144,6 +151,18 @@ def http_mocked(h: Harness) -> None:
             actual="unserved: " + ", ".join(f"{r.method} {r.url}" for r in unmatched[:5]),
             context=f"mock_api routes: {'; '.join(routes) or 'none'}",
         )
+    if tour.blocked:
+        targets = sorted({blocked.target for blocked in tour.blocked})
+        host = tour.blocked[0].host
+        h.fail(
+            expected="no connection outside 127.0.0.1 (the suite serves mock_api there)",
+            actual=f"{len(tour.blocked)} connection(s) blocked, to {', '.join(targets[:5])}",
+            context="the plugin's HTTP does not go through httpx, or it ignores the endpoint "
+            "it was given. Point it at the mock: in configure(), pass "
+            f"endpoint=cloud.loopback_url('https://{host}/...') (the base URL your routes "
+            f"use), and serve {host} in mock_api",
+            since=2,
+        )
 
 
 def _infinite(timeout: object) -> list[str]:
@@ -156,17 +175,62 @@ def _infinite(timeout: object) -> list[str]:
     ]
 
 
+# HTTP-TIMEOUTS over the socket: the config's timeout, and how late past it a client may
+# hang up on a silent server (thread scheduling on a busy CI machine).
+_SOCKET_TIMEOUT = 0.3
+_SOCKET_SLACK = 0.7
+
+
 @implements("HTTP-TIMEOUTS")
 def http_timeouts(h: Harness) -> None:
     tour = _tour_of(h)
     assert tour.session is not None
+    over_socket = False
     for request, _ in tour.session.exchange():
+        if request.extensions.get(SOCKET_EXTENSION):
+            over_socket = True  # no httpx timeout extension to read: proven by behaviour below
+            continue
         missing = _infinite(request.extensions.get("timeout"))
         if missing:
             h.fail(
                 expected="finite connect/read/write/pool timeouts on every request",
                 actual=f"{request.method} {request.url.path} has no {', '.join(missing)} timeout",
             )
+    if over_socket:
+        _socket_timeouts(h)
+
+
+def _socket_timeouts(h: Harness) -> None:
+    """A silent server is given up on within ``ProviderConfig.timeout`` (plus slack)."""
+    limit = _SOCKET_TIMEOUT + _SOCKET_SLACK
+
+    def short(config: ProviderConfig) -> ProviderConfig:
+        return attrs.evolve(config, timeout=_SOCKET_TIMEOUT)
+
+    async def body() -> None:
+        async with h.session(h.world(2), adjust=short) as session:
+            network = session.network
+            network.stall_cap = limit + 0.3
+            before = len(network.stalls)
+            session.cloud.inject(Fault.stall(), on="/machines")
+            with contextlib.suppress(Exception):
+                await session.provider.list_vms()
+            stalls = network.stalls[before:]
+            late = [stall for stall in stalls if stall.ended_by != "client"]
+            if late:
+                stall = late[0]
+                h.fail(
+                    expected=f"the client to hang up on a server silent for more than "
+                    f"{limit:.1f} s, with ProviderConfig.timeout = {_SOCKET_TIMEOUT}",
+                    actual=f"{stall.method} {stall.path} was still waiting after "
+                    f"{stall.seconds:.1f} s (the server hung up first): the request has no "
+                    "read timeout, or one not taken from ProviderConfig.timeout",
+                    context="checked by behaviour: the request went over the socket path, "
+                    "where no httpx timeout can be read",
+                    since=2,
+                )
+
+    h.run(body)
 
 
 @implements("CONCURRENT-CALLS")

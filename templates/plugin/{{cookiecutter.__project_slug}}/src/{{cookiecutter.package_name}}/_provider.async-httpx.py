@@ -34,8 +34,8 @@ from hypersdk import (
     UnsupportedFormatError,
     VMInfo,
     error_for_exception,
-    error_for_response,
     json_body,
+    raise_for_response,
     search_matches,
 )
 from hypersdk.export import export_disk_image
@@ -51,8 +51,7 @@ CAPABILITIES: Final = ExportCapabilities(
     supports_streaming=True,
 )
 PAGE_SIZE: Final = 100  # API: the most VMs one page may hold
-# Failed calls are retried a few times, quickly: when the API is down a call fails within
-# seconds. The conformance suite allows retry_budget (3 s) for this; raise both together.
+# Retries are few and quick, within the conformance suite's retry_budget (3 s): raise both.
 RETRY_ATTEMPTS: Final = 4
 RETRY_WAIT_MAX: Final = 1.0  # a longer Retry-After is raised as RateLimitError at once
 
@@ -82,7 +81,6 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger(__name__)
         self._client: httpx.AsyncClient | None = None
-        self._endpoint = DEFAULT_ENDPOINT
 
     @property
     def name(self) -> str:
@@ -95,10 +93,6 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
     def get_export_capabilities(self) -> ExportCapabilities:
         return CAPABILITIES
 
-    def __repr__(self) -> str:  # the token is never part of it
-        state = "connected" if self._client is not None else "not connected"
-        return f"{type(self).__name__}({self._endpoint!r}, {state})"
-
     async def connect(self, config: ProviderConfig) -> None:
         """Open a client with the config's token and check it against the API."""
         if config.password is None:
@@ -108,9 +102,8 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
                 operation="connect",
             )
         await self.disconnect()
-        self._endpoint = (config.endpoint or DEFAULT_ENDPOINT).rstrip("/")
         self._client = httpx.AsyncClient(
-            base_url=self._endpoint,
+            base_url=(config.endpoint or DEFAULT_ENDPOINT).rstrip("/"),
             headers={"Authorization": f"Bearer {config.password.reveal()}"},  # API: auth
             timeout=httpx.Timeout(config.timeout or 30.0),
         )
@@ -206,15 +199,13 @@ class {{ cookiecutter.__class_prefix }}Provider(Provider):
             response = await self._connected(operation).get(path, params=params)
         except httpx.HTTPError as exc:
             raise error_for_exception(exc, provider=PROVIDER_TYPE, operation=operation) from None
-        error = error_for_response(
+        raise_for_response(
             response,
             provider=PROVIDER_TYPE,
             operation=operation,
             resource="vm" if identifier is not None else None,
             identifier=identifier,
         )
-        if error is not None:
-            raise error
         return json_body(response, provider=PROVIDER_TYPE, operation=operation, require=require)
 
     def _to_vm(self, raw: object, operation: str) -> VMInfo:

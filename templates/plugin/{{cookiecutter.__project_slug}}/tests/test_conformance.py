@@ -60,7 +60,13 @@ class TestConformance(ProviderConformance):
         """The config a user would write, aimed at the mocked API."""
         return ProviderConfig(
             type={{ cookiecutter.package_name }}.PROVIDER_TYPE,
+{%- if cookiecutter.variant == "async-httpx" %}
             endpoint=API,
+{%- else %}
+            # requests does not go through respx: the suite serves mock_api's routes on
+            # 127.0.0.1 during each check, and this is the address that stands for API.
+            endpoint=cloud.loopback_url(API),
+{%- endif %}
             password=cloud.token,
             timeout=10,
         )

@@ -119,8 +119,8 @@ def test_rendered_project_is_green_in_a_fresh_venv(
     python = fresh_venv(tmp_path / "venv")
     bin_dir = python.parent
     env = isolated_env(tmp_path, bin_dir)
-    pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps"]
-    pip += ["--no-index", "--no-build-isolation"]
+    pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", python, "install", "-q"]
+    pip += ["--no-deps", "--no-index", "--no-build-isolation"]
     ok(run([*pip, hypersdk_wheel], cwd=tmp_path, env=env))
 
     # The command and the template both come from the wheel just installed.
@@ -138,7 +138,8 @@ def test_rendered_project_is_green_in_a_fresh_venv(
     assert Path(where.strip()).is_relative_to(tmp_path / "venv"), where
 
     started = time.monotonic()
-    new_plugin = [bin_dir / "hypersdk", "new-plugin", names["plugin"], "--no-input"]
+    new_plugin: list[str | Path] = [bin_dir / "hypersdk", "new-plugin", names["plugin"]]
+    new_plugin.append("--no-input")
     ok(
         run(
             [*new_plugin, "--variant", variant, "--output-dir", tmp_path / "projects"],

@@ -320,3 +320,38 @@ def test_new_plugin_command_refuses_an_unknown_variant(
     code = main(["new-plugin", "Zeta", "--no-input", "--variant", "grpc"])
     assert code == 2
     assert "async-httpx" in capsys.readouterr().err
+
+
+def test_under_cruft_the_hook_leaves_the_state_file_to_cruft(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cruft's renders carry ``_commit``; a .cruft.json from the hook would conflict."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "post_gen", TEMPLATE / "hooks/post_gen_project.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    context = {
+        "variant": "async-httpx",
+        "license": "MIT",
+        "_template_repository": "https://example.invalid/hypersdk",
+        "_template_version": "1.0",
+        "_template_directory": "templates/plugin",
+    }
+    for under_cruft in (False, True):
+        project = tmp_path / f"cruft-{under_cruft}"
+        project.mkdir()
+        (project / "LICENSE.GPL-3").write_text("GPL")
+        (project / "x.async-httpx.py").write_text("")
+        (project / "x.blocking-requests.py").write_text("")
+        monkeypatch.chdir(project)
+        extra = {"_commit": "0123abc"} if under_cruft else {}
+        monkeypatch.setattr(hook, "CONTEXT_JSON", json.dumps({**context, **extra}))
+        assert hook.main() == 0
+        assert sorted(path.name for path in project.iterdir()) == (
+            ["x.py"] if under_cruft else [".cruft.json", "x.py"]
+        )

@@ -24,6 +24,7 @@ import sys
 import sysconfig
 import time
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,12 @@ def hypersdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index"]
     ok(run([*pip, "--no-build-isolation", "-w", out, ROOT], cwd=out, env=dict(os.environ)))
     (wheel,) = out.glob("hypersdk-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    shipped = [name for name in names if name.startswith("hypersdk/_templates/plugin/")]
+    tracked = ok(run(["git", "ls-files", "templates/plugin"], cwd=ROOT, env=dict(os.environ)))
+    assert len(shipped) == len(tracked.split()), "the wheel must carry the template, exactly"
+    assert not [name for name in names if "__pycache__" in name]
     return wheel
 
 

@@ -54,8 +54,11 @@ def main() -> int:
     select_variant(root, str(context["variant"]))
     if context["license"] != "LGPL-3.0-or-later":  # the LGPL adds to the GPL: both ship
         (root / "LICENSE.GPL-3").unlink()
-    state = json.dumps(cruft_state(context), indent=2, sort_keys=True) + "\n"
-    (root / ".cruft.json").write_text(state, encoding="utf-8")
+    # cruft's own renders (``cruft update`` / ``diff``) carry ``_commit``; cruft writes
+    # .cruft.json itself then, and one from here would only show up as a conflict.
+    if "_commit" not in context:
+        state = json.dumps(cruft_state(context), indent=2, sort_keys=True) + "\n"
+        (root / ".cruft.json").write_text(state, encoding="utf-8")
     return 0
 
 

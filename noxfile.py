@@ -16,16 +16,16 @@ nox.options.sessions = ["lint", "typecheck", "docs", "template", "tests"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (including the typing tests and the DigitalOcean example)."""
-    session.install("-e", ".[dev]", "-e", "examples/digitalocean")
+    """Run the whole test suite (the typing tests and both example plugins included)."""
+    session.install("-e", ".[dev]", "-e", "examples/digitalocean", "-e", "examples/openstack")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the shipped code, the tests and the examples."""
-    session.install("-e", ".[dev]", "-e", "examples/digitalocean")
-    session.run("mypy", "src", "tests", "examples", "benchmarks", "templates/plugin/hooks")
+    """mypy --strict over the shipped code, the tests, the examples and the docs' code."""
+    session.install("-e", ".[dev]", "-e", "examples/digitalocean", "-e", "examples/openstack")
+    session.run("mypy", "src", "tests", "examples", "benchmarks", "docs", "templates/plugin/hooks")
 
 
 @nox.session
@@ -61,6 +61,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: the SDK, the CLI, the DigitalOcean plugin and its conformance report."""
-    session.install("-e", ".[cli,testing]", "-e", "examples/digitalocean")
+    """The main job: the SDK, the CLI, the DigitalOcean and OpenStack plugins, conformance."""
+    session.install(
+        "-e", ".[cli,testing]", "-e", "examples/digitalocean", "-e", "examples/openstack"
+    )
     session.run("python", "examples/demo.py", *session.posargs)

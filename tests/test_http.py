@@ -90,7 +90,9 @@ def test_json_body_for_bytes() -> None:
         "vms": []
     }
     with pytest.raises(ProviderAPIError, match=r"not JSON \(HTTP 200 GET /v1/vms\)"):
-        json_body(b"{oops", provider="p", operation="list", status=200, method="GET", path="/v1/vms")
+        json_body(
+            b"{oops", provider="p", operation="list", status=200, method="GET", path="/v1/vms"
+        )
     with pytest.raises(ProviderAPIError, match="got list"):
         json_body("[1]", provider="p", operation="list")
     with pytest.raises(RateLimitError) as info:

@@ -126,6 +126,7 @@ def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
 def to_dict(model: object, *, reveal_secrets: bool = False) -> dict[str, Any]:
     """Return a model as a JSON-friendly ``dict``.
 
+    >>> from hypersdk import VMFilter
     >>> to_dict(VMFilter(min_cpus=2))["min_cpus"]
     2
 

@@ -57,6 +57,12 @@ class PluginReport:
     pinned_contract_version: int | None
     checks: dict[str, CheckOutcome] = attrs.Factory(dict)
 
+    @property
+    def contract_version(self) -> int:
+        """The contract that ran: the plugin's pin, else the newest this hypersdk knows."""
+        pinned = self.pinned_contract_version
+        return pinned if type(pinned) is int else CONTRACT_VERSION
+
     def add(self, outcome: CheckOutcome) -> None:
         """Record ``outcome``; a later phase (call, teardown) overrides an earlier one."""
         previous = self.checks.get(outcome.id)
@@ -99,6 +105,7 @@ class Report:
                     "provider_type": plugin.provider_type,
                     "plugin_version": plugin.plugin_version,
                     "pinned_contract_version": plugin.pinned_contract_version,
+                    "contract_version": plugin.contract_version,
                     "summary": plugin.summary(),
                     "checks": [
                         {
@@ -126,7 +133,13 @@ class Report:
             lines += [
                 f"## {plugin.plugin} {plugin.plugin_version} (`{plugin.provider_type}`)",
                 "",
-                f"Tested by `{plugin.test_class}`: {summary or 'no checks ran'}.",
+                f"Tested by `{plugin.test_class}` against contract {plugin.contract_version}"
+                + (
+                    " (pinned; newer rules are warnings)"
+                    if plugin.pinned_contract_version is not None
+                    else ""
+                )
+                + f": {summary or 'no checks ran'}.",
                 "",
                 "| Check | Area | Result | Reason |",
                 "|---|---|---|---|",

@@ -215,9 +215,7 @@ class RequestsRefcloud(BlockingProvider):
                 self._checkpoint()
             self._log.debug("refcloud %s %s (attempt %d)", method, path, attempt)
             try:
-                reply = session.request(
-                    method, self._url(path), timeout=self._timeouts(), **kwargs
-                )
+                reply = session.request(method, self._url(path), timeout=self._timeouts(), **kwargs)
             except requests.RequestException as exc:
                 error = self._transport_error(exc, operation, method, path)
             else:
@@ -239,7 +237,9 @@ class RequestsRefcloud(BlockingProvider):
             left = time_remaining()
             if delay is None or (left is not None and delay > left):
                 raise error
-            self._log.info("refcloud %s: %s; retrying in %.2f s", operation, type(error).__name__, delay)
+            self._log.info(
+                "refcloud %s: %s; retrying in %.2f s", operation, type(error).__name__, delay
+            )
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -8,6 +8,7 @@ new connection and faults line up with requests one to one.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import socket
@@ -44,13 +45,21 @@ class Fault:
     ``ignore_range`` answer 200 with the whole body even if Range was asked;
     ``stall``   send ``after`` bytes, then hang until the client goes away;
     ``corrupt`` serve the body with one byte flipped;
-    ``gzip``    serve the body with ``Content-Encoding: gzip`` (and no Range support).
+    ``gzip``    serve the body with ``Content-Encoding: gzip`` (and no Range support);
+    ``swap``    from this request on, serve ``body`` (with ``etag`` and
+                ``last_modified``) as the object: a
+                server whose object changed between two requests;
+    ``stream``  send ``headers`` verbatim (no ``Content-Length`` added), then ``body``,
+                then close: chunked, close-delimited or lying bodies, built by the test.
     """
 
     kind: str
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     after: int = 0
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass
@@ -68,6 +77,9 @@ class DiskServer:
     faults: list[Fault] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     supports_range: bool = True
+    etag: str | None = None
+    last_modified: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: threading.Event = field(default_factory=threading.Event)
@@ -103,7 +115,17 @@ class _Handler(socketserver.StreamRequestHandler):
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         fault = state.next_fault(Request(method, target, headers))
+        if fault is not None and fault.kind == "swap":
+            state.body, state.etag = fault.body, fault.etag
+            state.last_modified = fault.last_modified
         body = state.body
+        if fault is not None and fault.kind == "stream":
+            lines = ["HTTP/1.1 200 X", "Connection: close"]
+            lines += [f"{name}: {value}" for name, value in fault.headers]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            with contextlib.suppress(OSError):  # the client may stop reading early
+                self.connection.sendall(head + fault.body)
+            return
         if fault is not None and fault.kind == "status":
             payload = b'{"message": "injected"}'
             self._send_head(fault.status, len(payload), fault.headers)
@@ -119,6 +141,9 @@ class _Handler(socketserver.StreamRequestHandler):
         start = 0
         range_header = headers.get("range")
         honour = state.supports_range and not (fault is not None and fault.kind == "ignore_range")
+        validator = headers.get("if-range")
+        if validator is not None and validator not in (state.etag, state.last_modified):
+            honour = False  # RFC 9110: the object changed, send all of it
         if range_header and honour:
             start = int(range_header.removeprefix("bytes=").split("-")[0])
             if start >= len(body):
@@ -150,8 +175,13 @@ class _Handler(socketserver.StreamRequestHandler):
                     return
 
     def _send_head(self, status: int, length: int, extra: tuple[tuple[str, str], ...]) -> None:
+        state = self.server.state
         lines = [f"HTTP/1.1 {status} X", f"Content-Length: {length}", "Connection: close"]
-        lines += [f"{name}: {value}" for name, value in extra]
+        if state.etag is not None:
+            lines.append(f"ETag: {state.etag}")
+        if state.last_modified is not None:
+            lines.append(f"Last-Modified: {state.last_modified}")
+        lines += [f"{name}: {value}" for name, value in state.extra_headers + extra]
         self.connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
 
@@ -165,11 +195,19 @@ class _Server(socketserver.ThreadingTCPServer):
 def disk_server() -> Iterator[DiskServer]:
     """A server on 127.0.0.1 (ephemeral port) serving ``state.body`` at any path.
 
-    Range requests get 206 unless ``supports_range`` is false; ``faults`` is consumed one
+    Range requests get 206 unless ``supports_range`` is false or an ``If-Range`` does
+    not match ``etag``/``last_modified`` (sent when set); ``faults`` is consumed one
     per request, oldest first; ``requests`` records every request's method, target and
     lower-cased headers.
     """
-    state = DiskServer(body=bytes(range(256)) * 4096)  # 1 MiB, position-dependent bytes
+    with serve_disk(bytes(range(256)) * 4096) as state:  # 1 MiB, position-dependent bytes
+        yield state
+
+
+@contextlib.contextmanager
+def serve_disk(body: bytes) -> Iterator[DiskServer]:
+    """Run a :class:`DiskServer` serving ``body`` for the length of the block."""
+    state = DiskServer(body=body)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.state = state
     state.port = server.server_address[1]

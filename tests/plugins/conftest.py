@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -139,3 +144,82 @@ def install_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
     for module in created:
         sys.modules.pop(module, None)
     importlib.invalidate_caches()
+
+
+UNPRIVILEGED_UID = 54321  # owns nothing on the machine
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="dropping to another uid (or giving a file to one) needs root; CI runs as root",
+)
+
+_CHILD_PROLOGUE = """\
+import contextlib, io, json, os, sys
+# Everything the child needs is imported while it is still root: after the drop it may
+# not be able to read the interpreter, the source tree or the virtual environment. A
+# warm-up load and CLI run pull in whatever hypersdk imports lazily.
+import importlib.metadata, platform, site, subprocess, sysconfig, tomllib
+import hypersdk, hypersdk.plugins
+import hypersdk.plugins._loader, hypersdk.plugins._security, hypersdk.plugins._watch
+import tests.plugins.providers
+sysconfig.get_paths()
+import anyio, anyio.lowlevel, anyio.to_thread, asyncio, watchfiles
+async def _warm_up():
+    await anyio.to_thread.run_sync(lambda: None)
+anyio.run(_warm_up)
+hypersdk.plugins.PluginManager(hypersdk.plugins.PluginConfig(
+    system_directories=(), entry_points=False, directories=[{warm_up!r}])).load_all()
+try:
+    from hypersdk.cli import main as _cli
+except ImportError:
+    pass
+else:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        _cli(["plugins", "list", "--json"])
+        _cli(["plugins", "list"])
+os.setgroups([])
+os.setgid({uid})
+os.setuid({uid})
+result = {{}}
+"""
+
+
+def run_unprivileged(code: str, *, warm_up: Path, env: dict[str, str] | None = None) -> Any:
+    """Run ``code`` in a Python child that dropped to :data:`UNPRIVILEGED_UID`.
+
+    Before the drop the child loads the plugins of ``warm_up`` (a folder of its own, so
+    the test's plugins keep their private names) and runs the CLI once. ``code`` fills
+    the dict ``result``, which comes back decoded from JSON. The child has a 60 s limit;
+    what it wrote to stderr is in the assertion message on failure.
+    """
+    prologue = _CHILD_PROLOGUE.format(uid=UNPRIVILEGED_UID, warm_up=str(warm_up))
+    script = prologue + code + "\nprint(json.dumps(result))\n"
+    child_env = {**os.environ, **(env or {})}
+    child_env.pop("HYPERSDK_PLUGIN_PATH", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+        env=child_env,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def world_tmp() -> Iterator[Path]:
+    """A root-owned temporary folder that every uid may search (mode 0755).
+
+    pytest's ``tmp_path`` lives under a 0700 folder an unprivileged child cannot enter.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="hypersdk-plugins-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o700)  # so rmtree may enter what the test locked
+        shutil.rmtree(folder, ignore_errors=True)

@@ -334,6 +334,8 @@ def test_under_cruft_the_hook_leaves_the_state_file_to_cruft(
     assert spec is not None
     assert spec.loader is not None
     hook = importlib.util.module_from_spec(spec)
+    # No __pycache__ in the template: the wheel copies the folder as it is.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     spec.loader.exec_module(hook)
     context = {
         "variant": "async-httpx",

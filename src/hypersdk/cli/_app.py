@@ -13,7 +13,7 @@ import cyclopts
 from cyclopts import App, Parameter
 
 from hypersdk._version import __version__
-from hypersdk.cli import _exit, _render
+from hypersdk.cli import _exit, _jobs, _render
 from hypersdk.cli._new_plugin import new_plugin
 from hypersdk.cli._runner import Interrupted, run_interruptible
 from hypersdk.cli._settings import Settings, load_settings
@@ -25,6 +25,7 @@ from hypersdk.serialization import to_dict
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from hypersdk.jobs import ExportPlan, PlanSummary
     from hypersdk.providers import Provider
 
 _T = TypeVar("_T")
@@ -36,8 +37,10 @@ app = App(
 )
 plugins_app = App(name="plugins", help="Installed provider plugins: list, inspect, validate.")
 vms_app = App(name="vms", help="List, get and search the VMs of one provider.")
+jobs_app = App(name="jobs", help="Fleet export plans: status, resume, retry.")
 app.command(plugins_app)
 app.command(vms_app)
+app.command(jobs_app)
 app.command(new_plugin, name="new-plugin")
 
 
@@ -384,7 +387,7 @@ def _print_vms(vms: list[VMInfo], *, json: bool) -> None:
 
 @app.command(name="export")
 def export(
-    vm_id: str,
+    vm_id: str = "",
     /,
     *,
     provider: ProviderOption,
@@ -392,25 +395,66 @@ def export(
     format: Annotated[str, Parameter(help="Disk or export format, e.g. qcow2.")],
     compress: bool = False,
     level: Annotated[int, Parameter(help="Compression level; 0 = the algorithm's default.")] = 0,
+    all: Annotated[
+        bool, Parameter(help="Export every VM that matches the filters, as one plan.")
+    ] = False,
+    name: Annotated[str, Parameter(help="With --all: glob on the VM name.")] = "",
+    state: Annotated[str, Parameter(help="With --all: the VM's state.")] = "",
+    tag: Annotated[
+        tuple[str, ...], Parameter(help="With --all: KEY=VALUE; repeatable.", negative="")
+    ] = (),
+    location: Annotated[str, Parameter(help="With --all: the VM's location.")] = "",
+    min_memory: Annotated[int, Parameter(help="With --all: minimum memory in MB.")] = 0,
+    min_cpus: Annotated[int, Parameter(help="With --all: minimum vCPUs.")] = 0,
+    jobs: Annotated[int, Parameter(help="With --all: VMs exported at once.")] = 4,
+    journal: Annotated[
+        Path | None,
+        Parameter(help=f"With --all: the plan's journal (default OUTPUT/{_jobs.JOURNAL_NAME})."),
+    ] = None,
     json: bool = False,
     common: Common = _DEFAULT_COMMON,
 ) -> int:
-    """Export one VM with a live progress bar; Ctrl-C cancels cleanly (exit 130).
+    """Export one VM, or with --all a whole fleet; Ctrl-C cancels cleanly (exit 130).
+
+    With --all the VMs are a plan recorded in a journal: each VM goes into its own folder
+    under OUTPUT, and running the same command again (or `hypersdk jobs resume JOURNAL`)
+    continues where it stopped. Exit 0 when every VM is exported, 13 when some failed.
 
     Parameters
     ----------
     vm_id
-        The VM's id.
+        The VM's id (leave out with --all).
     compress
         Compress the exported disk.
     json
-        Print the ExportResult as JSON; progress goes to stderr as plain lines.
+        Print the ExportResult (with --all: the plan's status) as JSON; progress goes to
+        stderr as plain lines.
     """
-    from hypersdk.cli._progress import terminal_progress
-
     options = ExportOptions(
         output_path=output, format=format, compress=compress, compression_level=level
     )
+    if all:
+        if vm_id:
+            raise ConfigurationError("give a VM id or --all, not both")
+        flt = VMFilter(
+            name_pattern=name,
+            state=state,
+            tags=_parse_tags(tag),
+            location=location,
+            min_memory_mb=min_memory,
+            min_cpus=min_cpus,
+        )
+        from hypersdk.jobs import ExportPlan
+
+        plan = ExportPlan(
+            provider_type=provider, options=options, filter=None if flt.is_empty else flt
+        )
+        return _run_plan(common, plan, journal or output / _jobs.JOURNAL_NAME, jobs, json=json)
+    if not vm_id:
+        raise ConfigurationError("give the id of the VM to export, or --all for every VM")
+    if name or state or tag or location or min_memory or min_cpus:
+        raise ConfigurationError("the VM filters (--name, --state, ...) need --all")
+    from hypersdk.cli._progress import terminal_progress
 
     async def work(connected: Provider) -> ExportResult:
         with terminal_progress(json=json) as reporter:
@@ -422,6 +466,98 @@ def export(
     else:
         _render.export_summary(result)
     return _exit.OK
+
+
+def _run_plan(
+    common: Common, plan: ExportPlan | None, journal_path: Path, jobs: int, *, json: bool
+) -> int:
+    """Run (or resume) a plan with the live view; print its status at the end."""
+    from hypersdk.jobs import Journal, run_plan
+
+    with Journal(journal_path, plan) as journal:
+        started = _jobs.now()
+
+        async def work(connected: Provider) -> PlanSummary:
+            with _jobs.plan_view(json=json) as view:
+                return await run_plan(
+                    journal.plan, journal, connected, concurrency=jobs, progress=view
+                )
+
+        summary = _with_provider(common, journal.plan.provider_type, work)
+        sys.stderr.write(_jobs.summary_line(summary, _jobs.now() - started) + "\n")
+        if json:
+            return _jobs.print_status(journal, json=True)
+        return _exit.OK if summary.ok else _exit.PLAN_INCOMPLETE
+
+
+# ------------------------------------------------------------------------------- jobs
+
+
+JournalArgument = Annotated[Path, Parameter(help="The plan's journal file.")]
+
+
+@jobs_app.command(name="status")
+def jobs_status(
+    journal: JournalArgument, /, *, json: bool = False, common: Common = _DEFAULT_COMMON
+) -> int:
+    """Show every VM job of a plan; exit 0 when all are exported, 13 otherwise.
+
+    Parameters
+    ----------
+    json
+        Print the plan's counts and jobs as JSON.
+    """
+    from hypersdk.jobs import Journal
+
+    _settings(common)
+    with Journal(journal) as opened:
+        return _jobs.print_status(opened, json=json)
+
+
+@jobs_app.command(name="resume")
+def jobs_resume(
+    journal: JournalArgument,
+    /,
+    *,
+    jobs: Annotated[int, Parameter(help="VMs exported at once.")] = 4,
+    json: bool = False,
+    common: Common = _DEFAULT_COMMON,
+) -> int:
+    """Continue a plan: skip what is done, resume what was running or cancelled.
+
+    Parameters
+    ----------
+    json
+        Print the plan's status as JSON at the end.
+    """
+    return _run_plan(common, None, journal, jobs, json=json)
+
+
+@jobs_app.command(name="retry")
+def jobs_retry(
+    journal: JournalArgument,
+    /,
+    *,
+    failed: Annotated[bool, Parameter(help="Put failed jobs back to pending first.")] = False,
+    jobs: Annotated[int, Parameter(help="VMs exported at once.")] = 4,
+    json: bool = False,
+    common: Common = _DEFAULT_COMMON,
+) -> int:
+    """Run a plan's failed jobs again (with --failed), then whatever else is left.
+
+    Parameters
+    ----------
+    json
+        Print the plan's status as JSON at the end.
+    """
+    from hypersdk.jobs import JobState, Journal
+
+    if not failed:
+        raise ConfigurationError("retry: say which jobs to retry: --failed")
+    with Journal(journal) as opened:
+        moved = opened.requeue(JobState.FAILED)
+    sys.stderr.write(f"plan: {moved} failed job(s) put back to pending\n")
+    return _run_plan(common, None, journal, jobs, json=json)
 
 
 # ------------------------------------------------------------------------------- main

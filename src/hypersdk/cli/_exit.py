@@ -16,6 +16,7 @@ code  meaning
 10    PluginError: a plugin failed to load or is invalid
 11    NotConnectedError (a provider bug: it was used unconnected)
 12    any other HyperSDKError
+13    a fleet plan is not complete: some VMs failed or are still pending
 70    an unexpected internal error (a bug: run with --debug)
 130   interrupted by Ctrl-C (the operation was cancelled cleanly)
 ====  =========================================================
@@ -41,6 +42,7 @@ from hypersdk.errors import (
 OK: Final = 0
 CHECK_FAILED: Final = 1
 USAGE: Final = 2
+PLAN_INCOMPLETE: Final = 13
 INTERNAL: Final = 70
 INTERRUPTED: Final = 130
 

@@ -143,7 +143,16 @@ def load_settings(
     env = os.environ if environ is None else environ
     named = explicit or (Path(env[ENV_VAR]) if env.get(ENV_VAR) else None)
     path = named.expanduser() if named else default_path(env)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as exc:
+        # A folder on the way that we may not search (no x permission): is_file() raises
+        # instead of answering, and that is a configuration problem, not a crash.
+        raise ConfigurationError(
+            f"cannot read configuration file {path}: {exc.strerror or exc}; check that "
+            "every folder on its path is searchable (chmod +x) and the file readable"
+        ) from None
+    if not exists:
         if named:
             origin = "--config" if explicit else f"${ENV_VAR}"
             raise ConfigurationError(f"configuration file {path} (from {origin}) does not exist")

@@ -32,11 +32,17 @@ def path_argument(name: str, value: object) -> Path:
             f"{name}: must be a path (str or os.PathLike), got {type(value).__name__}"
         )
     text = os.fspath(value)
-    if not isinstance(text, str) or not text or "\0" in text:
-        raise ConfigurationError(
-            f"{name}: must be a non-empty text path without NUL characters, got {_shown(text)}"
-        )
-    return Path(text)
+    if isinstance(text, str) and text and "\0" not in text:
+        try:
+            os.fsencode(text)  # a lone surrogate cannot name a file
+        except UnicodeError:
+            pass
+        else:
+            return Path(text)
+    raise ConfigurationError(
+        f"{name}: must be a non-empty text path without NUL characters or unpaired "
+        f"surrogates, got {_shown(text)}"
+    )
 
 
 def flag(name: str, value: object) -> bool:

@@ -829,7 +829,7 @@ def _url_argument(url: object) -> httpx.URL:
         raise ConfigurationError(f"url: must be a str or httpx.URL, got {type(url).__name__}")
     try:
         return httpx.URL(url)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, UnicodeError, ValueError):
         # httpx quotes the offending part, which may be a token: leave it out.
         raise ConfigurationError("url: must be a valid http(s) URL, got a malformed one") from None
 

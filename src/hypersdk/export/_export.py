@@ -218,7 +218,7 @@ async def export_disk_image(
     >>> async def export_vm(self, identifier, options, *, progress=None):  # doctest: +SKIP
     ...     vm = await self.get_vm(identifier)
     ...     url = await self._disk_url(vm)
-    ...     return await export_disk_image(self._client, url, options, provider=self.name,
+    ...     return await export_disk_image(self._client, url, options, provider=self.type,
     ...                                    vm_id=vm.id, vm_name=vm.name, progress=progress)
 
     Raises the errors of :func:`download` and :func:`compress_file`; on any failure or

@@ -51,6 +51,13 @@ class ProgressTracker:
         min_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if reporter is not None and not callable(getattr(reporter, "update", None)):
+            raise ConfigurationError(
+                "reporter: must be a ProgressReporter (an object with update(phase, "
+                f"percent, message)) or None, got {type(reporter).__name__}"
+            )
+        if not callable(clock):
+            raise ConfigurationError(f"clock: must be a callable, got {type(clock).__name__}")
         if not is_seconds(min_interval):
             raise ConfigurationError(
                 f"min_interval: must be a number of seconds >= 0, got {min_interval!r}"
@@ -71,6 +78,7 @@ class ProgressTracker:
 
     def update(self, phase: str, percent: float, message: str) -> None:
         """Forward the update if it is not throttled, clamped and never going back."""
+        _check_update(phase, percent, message)
         if self._reporter is None:
             return
         value = percent if math.isfinite(percent) else 0.0
@@ -92,11 +100,24 @@ class ProgressTracker:
         The step's own ``"done"`` phase is not forwarded: the whole job is done only
         when its owner says so.
         """
-        if not 0.0 <= start <= end <= 100.0:
+        if not (is_percent(start) and is_percent(end) and start <= end):
             raise ConfigurationError(
                 f"section: must satisfy 0 <= start <= end <= 100, got {start!r}, {end!r}"
             )
         return _Section(self, start, end)
+
+
+def _check_update(phase: object, percent: object, message: object) -> None:
+    if not isinstance(phase, str):
+        raise ConfigurationError(f"phase: must be a string, got {type(phase).__name__}")
+    if not isinstance(percent, int | float) or isinstance(percent, bool):
+        raise ConfigurationError(f"percent: must be a number, got {type(percent).__name__}")
+    if not isinstance(message, str):
+        raise ConfigurationError(f"message: must be a string, got {type(message).__name__}")
+
+
+def is_percent(value: object) -> bool:
+    return is_seconds(value) and value <= 100  # type: ignore[operator]
 
 
 class _Section:
@@ -106,6 +127,7 @@ class _Section:
         self._parent, self._start, self._end = parent, start, end
 
     def update(self, phase: str, percent: float, message: str) -> None:
+        _check_update(phase, percent, message)
         if phase == "done":
             return
         clamped = min(100.0, max(0.0, percent)) if math.isfinite(percent) else 0.0

@@ -5,20 +5,34 @@ from __future__ import annotations
 import hashlib
 import os
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hypersdk.errors import ConfigurationError, ExportError
+from hypersdk.export import _arguments as arg
+from hypersdk.export._checks import is_int_between
 from hypersdk.models import ExportResult, ProviderType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+
+def is_seconds_value(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value >= 0
+        and value < 1e15  # timedelta(seconds=...) overflows long before float does
+    )
+
 
 __all__ = ["build_export_result", "sha256_file"]
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
     """The SHA-256 hex digest of a file, read in chunks (blocking: use a worker thread)."""
+    path = arg.path_argument("path", path)
+    if not is_int_between(chunk_size, 1):
+        raise ConfigurationError(f"chunk_size: must be an integer >= 1, got {chunk_size!r}")
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as file:
@@ -63,24 +77,44 @@ def build_export_result(
         ConfigurationError: no files, a file outside ``output_path`` or missing, or a
             negative duration.
     """
-    if not files:
+    base = arg.path_argument("output_path", output_path)
+    if isinstance(files, str | bytes | os.PathLike) or not hasattr(files, "__iter__"):
+        raise ConfigurationError(f"files: must be a sequence of paths, got {type(files).__name__}")
+    items = [arg.path_argument("files", item) for item in files]
+    if not items:
         raise ConfigurationError("files: must name at least the main file, got none")
-    base = Path(output_path)
-    resolved_base = base.resolve()
+    if not (isinstance(duration, timedelta) or is_seconds_value(duration)):
+        raise ConfigurationError(
+            f"duration: must be a timedelta or a number of seconds >= 0, got {duration!r}"
+        )
+    if size is not None and not is_int_between(size, 0):
+        raise ConfigurationError(f"size: must be an integer >= 0 or None, got {size!r}")
+    arg.flag("compressed", compressed)
+    try:
+        resolved_base = base.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigurationError(
+            f"output_path: cannot be resolved ({type(exc).__name__})"
+        ) from None
     relative: list[str] = []
-    for item in files:
-        path = Path(item) if Path(item).is_absolute() else base / item
+    for item in items:
+        path = item if item.is_absolute() else base / item
         try:
             inside = path.resolve().relative_to(resolved_base)
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):
             raise ConfigurationError(
                 f"files: {os.fspath(item)!r} is not inside output_path {str(base)!r}"
             ) from None
         if not path.is_file():
             raise ConfigurationError(f"files: {os.fspath(item)!r} does not exist or is not a file")
         relative.append(inside.as_posix())
+    if checksum is not None:
+        arg.sha256_or_none("checksum", checksum)
     main = base / relative[0]
-    on_disk = main.stat().st_size
+    try:
+        on_disk = main.stat().st_size
+    except OSError as exc:
+        raise ExportError(f"cannot read {str(main)!r}: {exc.strerror or exc}") from None
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
     if not seconds >= 0:
         raise ConfigurationError(f"duration: must be >= 0 seconds, got {duration!r}")
@@ -95,5 +129,5 @@ def build_export_result(
         compressed_size=on_disk if compressed else 0,
         checksum=(checksum or sha256_file(main)).lower(),
         duration=timedelta(seconds=seconds),
-        metadata=dict(metadata or {}),
+        metadata=metadata or {},
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -14,7 +15,7 @@ import attrs
 from hypersdk import _validation as v
 from hypersdk.errors import ConfigurationError
 
-__all__ = ["PluginConfig", "SYSTEM_PLUGIN_DIRECTORIES"]
+__all__ = ["PluginConfig", "SYSTEM_PLUGIN_DIRECTORIES", "argument_key", "argument_path"]
 
 SYSTEM_PLUGIN_DIRECTORIES: Final[tuple[Path, ...]] = (
     Path("/usr/local/lib/hypersdk/plugins"),
@@ -24,6 +25,52 @@ SYSTEM_PLUGIN_DIRECTORIES: Final[tuple[Path, ...]] = (
 """The standard plugin directories, scanned in this order (``~`` is expanded at scan time)."""
 
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
+_MAX_DEBOUNCE: Final = 3600.0  # an hour of quiet before reloading is already absurd
+_MAX_IMPORT_TIMEOUT: Final = 86400.0  # a day; beyond, timers overflow on some platforms
+
+
+def argument_key(argument: str, value: object) -> str:
+    """``value`` as the text of a plugin name, source or path, or a ConfigurationError.
+
+    The public functions of ``hypersdk.plugins`` take ``str | os.PathLike[str]``; anything
+    else (bytes, numbers, None, a path holding NUL) is refused with the argument's name.
+    """
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(text, str) or not text.strip() or "\x00" in text:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ConfigurationError(
+            f"{argument}: must be a non-empty name or path (str or os.PathLike) "
+            f"without NUL characters, got {shown}"
+        )
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{argument}: must be a name or path that can be encoded, got {text!r}"
+        ) from None
+    return text
+
+
+def argument_path(function: str, argument: str, value: object) -> Path:
+    """``value`` as a :class:`~pathlib.Path`, or a ConfigurationError naming it."""
+    return Path(argument_key(f"{function}: {argument}", value))
+
+
+def _seconds(low_exclusive: bool, high: float) -> v.Validator:
+    allowed = f"a number of seconds {'>' if low_exclusive else '>='} 0 and <= {high:g}"
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+            or (low_exclusive and value == 0)
+            or value > high
+        ):
+            v.fail(instance, attribute, allowed, value)
+
+    return check
 
 
 def _paths(field: str, value: object) -> tuple[Path, ...]:
@@ -38,12 +85,12 @@ def _paths(field: str, value: object) -> tuple[Path, ...]:
         )
     paths = []
     for index, item in enumerate(items):
-        text = os.fspath(item) if isinstance(item, str | os.PathLike) else None
-        if not isinstance(text, str) or not text or "\x00" in text:
+        try:
+            paths.append(argument_path("PluginConfig", f"{field}[{index}]", item))
+        except ConfigurationError as exc:
             raise ConfigurationError(
-                f"PluginConfig.{field}[{index}]: must be a non-empty path, got {item!r}"
-            )
-        paths.append(Path(text))
+                str(exc).replace("PluginConfig: ", "PluginConfig.", 1)
+            ) from None
     return tuple(paths)
 
 
@@ -55,6 +102,28 @@ def _to_system_directories(value: object) -> tuple[Path, ...]:
     return _paths("system_directories", value)
 
 
+def _to_names(field: str) -> Callable[[object], tuple[str, ...]]:
+    def convert(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
+            return tuple(value)
+        raise ConfigurationError(
+            f"PluginConfig.{field}: must be a sequence of strings, got {value!r}"[:200]
+        )
+
+    convert.__name__ = f"to_{field}"
+    return convert
+
+
+def _to_enabled_list(value: object) -> tuple[str, ...]:
+    return _to_names("enabled_list")(value)
+
+
+def _to_disabled_list(value: object) -> tuple[str, ...]:
+    return _to_names("disabled_list")(value)
+
+
 def _names(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     v.string_items(instance, attribute, value)
     for item in value:
@@ -63,7 +132,7 @@ def _names(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, 
 
 
 def _to_digests(value: Iterable[str]) -> tuple[str, ...]:
-    items: tuple[object, ...] = v.to_tuple(value)
+    items: tuple[object, ...] = _to_names("sha256_allowlist")(value)
     # Digests are compared case-insensitively: `sha256sum` prints lower case, others don't.
     return tuple(item.lower() if isinstance(item, str) else item for item in items)  # type: ignore[misc]
 
@@ -99,7 +168,12 @@ class PluginConfig:
             digest (see :func:`hypersdk.plugins.plugin_digest`) is listed.
         system_directories: The standard directories; set ``()`` to scan only what you
             configure (tests, sandboxes).
-        reload_debounce: Seconds of quiet the watcher waits for before acting on changes.
+        reload_debounce: Seconds of quiet the watcher waits for before acting on changes
+            (at most 3600).
+        import_timeout: Seconds a plugin's code may take to import and build its provider
+            (default 30, at most 86400). A plugin that takes longer is recorded as
+            ``failed`` with that reason and its late result is discarded; its thread is
+            left to finish on its own (Python cannot stop a thread).
 
     >>> config = PluginConfig(directories=["./plugins"], disabled_list=["legacy"])
     >>> config.hot_reload
@@ -109,10 +183,10 @@ class PluginConfig:
     enabled: bool = attrs.field(default=True, validator=v.boolean)
     directories: tuple[Path, ...] = attrs.field(factory=tuple, converter=_to_directories)
     enabled_list: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_names
+        factory=tuple, converter=_to_enabled_list, validator=_names
     )
     disabled_list: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_names
+        factory=tuple, converter=_to_disabled_list, validator=_names
     )
     hot_reload: bool = attrs.field(default=False, validator=v.boolean)
     entry_points: bool = attrs.field(default=True, validator=v.boolean)
@@ -122,7 +196,8 @@ class PluginConfig:
     system_directories: tuple[Path, ...] = attrs.field(
         default=SYSTEM_PLUGIN_DIRECTORIES, converter=_to_system_directories
     )
-    reload_debounce: float = attrs.field(default=0.3, validator=v.non_negative_seconds)
+    reload_debounce: float = attrs.field(default=0.3, validator=_seconds(False, _MAX_DEBOUNCE))
+    import_timeout: float = attrs.field(default=30.0, validator=_seconds(True, _MAX_IMPORT_TIMEOUT))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], *, base: Path | None = None) -> PluginConfig:
@@ -140,8 +215,17 @@ class PluginConfig:
             raise ConfigurationError(
                 f"plugin configuration: must be a table/mapping, got {type(data).__name__}"
             )
+        if base is not None and not isinstance(base, Path):
+            raise ConfigurationError(
+                f"PluginConfig.from_mapping: base must be a pathlib.Path or None, "
+                f"got {type(base).__name__}"
+            )
         allowed = [field.name for field in attrs.fields(cls)]
         for key in data:
+            if not isinstance(key, str):
+                raise ConfigurationError(
+                    f"plugin configuration: keys must be strings, got {key!r}"[:200]
+                )
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -180,7 +264,7 @@ class PluginConfig:
         """
         import tomllib
 
-        file = Path(path)
+        file = argument_path("PluginConfig.from_toml", "path", path)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -192,6 +276,10 @@ class PluginConfig:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"plugin config file {file}: invalid TOML: {exc}") from exc
+        except RecursionError:
+            raise ConfigurationError(
+                f"plugin config file {file}: invalid TOML: nested too deeply"
+            ) from None
         table: object = document.get("plugins", document)
         if not isinstance(table, Mapping):
             raise ConfigurationError(
@@ -224,7 +312,16 @@ class PluginConfig:
         return tuple(ordered)
 
     def allows(self, name: str, source: str) -> bool:
-        """Whether the enabled/disabled lists let the plugin ``name`` at ``source`` load."""
+        """Whether the enabled/disabled lists let the plugin ``name`` at ``source`` load.
+
+        Raises:
+            ConfigurationError: ``name`` or ``source`` is not a string.
+        """
+        for argument, value in (("name", name), ("source", source)):
+            if not isinstance(value, str):
+                raise ConfigurationError(
+                    f"PluginConfig.allows: {argument} must be a string, got {type(value).__name__}"
+                )
         if self.enabled_list:
             return name in self.enabled_list or source in self.enabled_list
         return name not in self.disabled_list and source not in self.disabled_list

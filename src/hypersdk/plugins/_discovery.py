@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from hypersdk.errors import PluginLoadError
 from hypersdk.plugins._info import PluginKind
 
 if TYPE_CHECKING:
@@ -37,12 +38,27 @@ class Candidate:
     source: str
     path: Path | None = None  # the .py file or the package folder
     entry_point: EntryPoint | None = attrs.field(default=None, eq=False)
+    # Found but known to be unloadable before any import: the reason, with its fix.
+    problem: PluginLoadError | None = attrs.field(default=None, eq=False)
+    # The problem is the plugin directory itself, not one plugin in it.
+    whole_directory: bool = False
 
     @classmethod
     def for_path(cls, path: Path) -> Candidate:
         """A directory plugin at ``path`` (a ``.py`` file or a package folder)."""
         name = path.stem if path.suffix == ".py" and not path.is_dir() else path.name
         return cls(name=name, kind="directory", source=str(path), path=path)
+
+    @classmethod
+    def for_directory_problem(cls, directory: Path, problem: PluginLoadError) -> Candidate:
+        """A plugin directory that cannot be scanned safely, recorded as one failure."""
+        return cls(
+            name=str(directory),
+            kind="directory",
+            source=f"plugin directory {directory}",
+            problem=problem,
+            whole_directory=True,
+        )
 
     @classmethod
     def for_entry_point(cls, entry_point: EntryPoint) -> Candidate:
@@ -72,21 +88,74 @@ def plugin_at(entry: Path) -> Path | None:
 
 
 def scan_directory(directory: Path) -> list[Candidate]:
-    """The plugins directly inside ``directory``, sorted by file name."""
+    """The plugins directly inside ``directory``, sorted by file name.
+
+    A directory that does not exist holds no plugins. One that cannot be listed or
+    searched, or whose path is unsafe (see :mod:`hypersdk.plugins._security`), is one
+    candidate carrying that problem, so the other directories still load.
+    """
+    from hypersdk.plugins._security import PathMissingError, access_fix, check_plugin_directory
+
+    directory = directory.absolute()
     try:
-        names = sorted(os.listdir(directory))
+        real = check_plugin_directory(directory)
+    except PathMissingError:
+        return []
+    except PluginLoadError as exc:
+        return [Candidate.for_directory_problem(directory, exc)]
+
+    def unusable(what: str, bits: str, exc: OSError) -> list[Candidate]:
+        try:
+            status: os.stat_result | None = os.stat(real)
+        except OSError:
+            status = None
+        problem = PluginLoadError(
+            f"cannot {what} plugin directory {directory}: {exc.strerror or exc}; its "
+            f"plugins are not loaded. Fix it with: {access_fix(real, status, bits)} (or "
+            "remove the directory from PluginConfig.directories / HYPERSDK_PLUGIN_PATH)",
+            operation="load",
+        )
+        return [Candidate.for_directory_problem(directory, problem)]
+
+    try:
+        names = sorted(os.listdir(real))
     except FileNotFoundError:
         return []
     except OSError as exc:
-        _log.warning("cannot list plugin directory %s: %s", directory, exc)
-        return []
+        return unusable("list", "r", exc)
     found = []
     for name in names:
-        path = plugin_at(directory / name)
+        if not is_plugin_name(name):
+            continue
+        try:
+            os.lstat(real / name)
+        except FileNotFoundError:
+            continue  # removed since the listing
+        except PermissionError as exc:
+            # Listing needs r, looking at an entry needs x: this folder has r only.
+            return unusable("search", "x", exc)
+        except OSError:
+            continue
+        entry = directory / name
+        try:
+            path = plugin_at(entry)
+        except (OSError, ValueError) as exc:
+            # A link into a folder we may not search: this entry fails, the rest loads.
+            problem = PluginLoadError(
+                f"cannot inspect plugin {entry}: {getattr(exc, 'strerror', None) or exc}",
+                operation="load",
+            )
+            stem = entry.stem if entry.suffix == ".py" else entry.name
+            found.append(
+                Candidate(
+                    name=stem, kind="directory", source=str(entry), path=entry, problem=problem
+                )
+            )
+            continue
         if path is not None:
             found.append(Candidate.for_path(path))
-        elif is_plugin_name(name) and (directory / name).is_dir():
-            _log.debug("skipping %s: a package plugin needs an __init__.py", directory / name)
+        elif entry.is_dir():
+            _log.debug("skipping %s: a package plugin needs an __init__.py", entry)
     return found
 
 

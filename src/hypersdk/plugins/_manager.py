@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from hypersdk import _validation as v
 from hypersdk.errors import ConfigurationError, PluginError, PluginLoadError
 from hypersdk.models import PluginMetadata
-from hypersdk.plugins._config import PluginConfig
+from hypersdk.plugins._config import PluginConfig, argument_key
 from hypersdk.plugins._discovery import Candidate, discover, plugin_at
 from hypersdk.plugins._info import PluginInfo, PluginStats, PluginStatus
 from hypersdk.plugins._validate import (
@@ -87,9 +88,14 @@ class PluginCheck:
     (an earlier check failed, or the check does not apply to this kind of plugin).
     """
 
-    name: str
-    outcome: str
-    detail: str = ""
+    name: str = attrs.field(validator=v.non_empty_string)
+    outcome: str = attrs.field()
+    detail: str = attrs.field(default="", validator=v.string)
+
+    @outcome.validator
+    def _check_outcome(self, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in ("pass", "fail", "skip"):
+            v.fail(self, attribute, "'pass', 'fail' or 'skip'", value)
 
 
 def _ignore(step: str) -> None:
@@ -102,6 +108,95 @@ def _label(candidate: Candidate) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class _PluginCodeRun:
+    """Plugin code running in its own daemon thread, which the caller may give up on.
+
+    A plugin's import (and the building of its provider) can take any time or never
+    return; the caller waits at most ``PluginConfig.import_timeout``. Python cannot stop
+    a thread, so a run given up on goes on alone as a daemon thread (it never keeps the
+    process alive) and whatever it produces when it finally returns is discarded.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[Callable[[str], None]], _Prepared],
+        step: Callable[[str], None],
+        *,
+        label: str,
+        private: bool,
+    ) -> None:
+        self._work = work
+        self._step = step
+        self._label = label
+        self._private = private
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._abandoned = False
+        self._result: _Prepared | None = None
+        self._error: BaseException | None = None
+        self._started = time.monotonic()
+
+    def _report_step(self, name: str) -> None:
+        if not self._abandoned:
+            self._step(name)
+
+    def run(self) -> None:
+        result: _Prepared | None = None
+        error: BaseException | None = None
+        try:
+            result = self._work(self._report_step)
+        except BaseException as exc:  # handed to the waiting caller, who decides
+            error = exc
+        with self._lock:
+            if not self._abandoned:
+                self._result, self._error = result, error
+                self._finished.set()
+                return
+        took = time.monotonic() - self._started
+        if result is not None and self._private:
+            # Its private modules must not linger; an installed module stays imported,
+            # as any import of it would, but it is never registered.
+            result.imported.discard()
+        _log.warning(
+            "plugin %s finished after %.1f s, past PluginConfig.import_timeout; "
+            "its result was discarded",
+            self._label,
+            took,
+        )
+
+    def wait(self, timeout: float) -> _Prepared:
+        finished = self._finished.wait(timeout)
+        with self._lock:
+            if not finished and not self._finished.is_set():
+                self._abandoned = True
+                raise PluginLoadError(
+                    f"plugin {self._label} did not finish importing within {timeout:g} s "
+                    "(PluginConfig.import_timeout), so it was given up on; make its import "
+                    "quick (no network or blocking calls at module level or in "
+                    "new_provider) or raise the limit",
+                    operation="load",
+                )
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def _run_bounded(
+    work: Callable[[Callable[[str], None]], _Prepared],
+    step: Callable[[str], None],
+    *,
+    timeout: float,
+    label: str,
+    private: bool,
+) -> _Prepared:
+    """Run ``work`` (plugin code) in a daemon thread; wait at most ``timeout`` seconds."""
+    run = _PluginCodeRun(work, step, label=label, private=private)
+    thread = threading.Thread(target=run.run, name=f"hypersdk-plugin {label}", daemon=True)
+    thread.start()
+    return run.wait(timeout)
 
 
 class PluginManager:
@@ -132,7 +227,7 @@ class PluginManager:
         if config is None:
             config = PluginConfig()
         elif isinstance(config, str | os.PathLike):
-            config = PluginConfig.from_toml(config)
+            config = PluginConfig.from_toml(argument_key("config", config))
         elif not isinstance(config, PluginConfig):
             raise ConfigurationError(
                 "config: must be a PluginConfig, a TOML file path or None, "
@@ -144,8 +239,13 @@ class PluginManager:
             )
         self._config = config
         self._registry = registry if registry is not None else Registry()
+        # Held by whoever changes plugins (a load, reload or unload, imports included);
+        # readers never take it: they read the table, which is replaced, not mutated.
         self._lock = threading.RLock()
-        self._records: dict[str, _Record] = {}  # by source, in the order first seen
+        # By source, in the order first seen. Copy-on-write: a writer builds a new dict
+        # and swaps it in, and a record's info is replaced whole, so list_plugins() and
+        # get_plugin() never wait for an import that is holding the lock.
+        self._records: dict[str, _Record] = {}
         self._owners: dict[ProviderType, _Record] = {}  # the loaded plugin of each type
 
     @property
@@ -164,21 +264,31 @@ class PluginManager:
         """List the plugins the configuration points at, importing none of them.
 
         Each is ``unloaded``, or ``disabled`` when the enabled/disabled lists keep it
-        out. The manager's own records are not changed.
+        out, or ``failed`` when it is known unloadable without importing it: a plugin
+        directory that cannot be listed or searched, or whose path is unsafe, is one
+        ``failed`` record (its error gives the fix) and the other directories are still
+        listed. The manager's own records are not changed.
         """
-        return [
-            PluginInfo(
-                name=candidate.name,
-                source=candidate.source,
-                kind=candidate.kind,
-                status=(
-                    PluginStatus.UNLOADED
-                    if self._config.allows(candidate.name, candidate.source)
-                    else PluginStatus.DISABLED
-                ),
+        infos = []
+        for candidate in discover(self._config):
+            if candidate.problem is not None and (
+                candidate.whole_directory or self._config.allows(candidate.name, candidate.source)
+            ):
+                status = PluginStatus.FAILED
+            elif self._config.allows(candidate.name, candidate.source):
+                status = PluginStatus.UNLOADED
+            else:
+                status = PluginStatus.DISABLED
+            infos.append(
+                PluginInfo(
+                    name=candidate.name,
+                    source=candidate.source,
+                    kind=candidate.kind,
+                    status=status,
+                    error=candidate.problem if status is PluginStatus.FAILED else None,
+                )
             )
-            for candidate in discover(self._config)
-        ]
+        return infos
 
     # -- loading -------------------------------------------------------------------------
 
@@ -193,7 +303,9 @@ class PluginManager:
             _log.info("plugin system disabled (PluginConfig.enabled is false)")
             return []
         started = time.perf_counter()
-        results = [self._load(candidate) for candidate in discover(self._config)]
+        candidates = discover(self._config)
+        results = [self._load(candidate) for candidate in candidates]
+        self._forget_stale_directory_problems({c.source for c in candidates})
         loaded = sum(info.status is PluginStatus.LOADED for info in results)
         _log.info(
             "plugins: %d found, %d loaded in %.1f ms",
@@ -223,13 +335,31 @@ class PluginManager:
             raise info.error
         return info
 
+    def _forget_stale_directory_problems(self, current: set[str]) -> None:
+        """Drop the failure records of plugin directories that scanned cleanly now."""
+        with self._lock:
+            stale = [
+                source
+                for source, record in self._records.items()
+                if record.candidate.whole_directory and source not in current
+            ]
+            if stale:
+                self._records = {k: r for k, r in self._records.items() if k not in stale}
+
     def _candidate_for(self, target: str | os.PathLike[str]) -> Candidate:
-        text = os.fspath(target)
+        text = argument_key("target", target)
         if isinstance(target, os.PathLike) or os.sep in text or "/" in text or text.endswith(".py"):
             path = Path(text).expanduser().absolute()
-            is_plugin = (path.is_dir() and (path / "__init__.py").is_file()) or (
-                path.suffix == ".py" and path.is_file()
-            )
+            try:
+                is_plugin = (path.is_dir() and (path / "__init__.py").is_file()) or (
+                    path.suffix == ".py" and path.is_file()
+                )
+            except OSError as exc:
+                raise PluginLoadError(
+                    f"cannot inspect {path}: {exc.strerror or exc}; check that every folder "
+                    "on its path is searchable (chmod u+x)",
+                    operation="load",
+                ) from None
             if not is_plugin:
                 raise PluginLoadError(
                     f"no plugin at {path}: expected a .py file or a package folder with an "
@@ -250,6 +380,8 @@ class PluginManager:
             record = self._records.get(candidate.source)
             if record is not None and record.info.status is PluginStatus.LOADED:
                 return record.info
+            if candidate.problem is not None and candidate.whole_directory:
+                return self._fail(candidate, candidate.problem, 0)
             if not self._config.allows(candidate.name, candidate.source):
                 _log.info("plugin %s is disabled by configuration", _label(candidate))
                 return self._store(
@@ -262,6 +394,8 @@ class PluginManager:
                     ),
                 )
             generation = record.generation + 1 if record is not None else 0
+            if candidate.problem is not None:
+                return self._fail(candidate, candidate.problem, generation)
             try:
                 prepared = self._prepare(candidate, generation)
             except PluginError as exc:
@@ -346,42 +480,51 @@ class PluginManager:
             def importer() -> Imported:
                 return _loader.import_module_plugin(candidate.name, fresh=generation > 0)
 
-        step(CHECK_IMPORT)
-        try:
-            imported = importer()
-        except BaseException as exc:
-            # BaseException on purpose: SystemExit or KeyboardInterrupt raised by a
-            # plugin's module code must not take the application down.
-            invalid = metadata_error(exc, label)
-            if invalid is not None:
-                raise invalid from exc
-            raise PluginLoadError(
-                f"plugin {label} failed to import: {describe(exc)}; fix the plugin "
-                "(the traceback is logged on the 'hypersdk.plugins' logger)",
-                operation="load",
-            ) from exc
-        try:
-            step(CHECK_CONTRACT)
-            metadata, factory = check_contract(imported.target, label)
-            step(CHECK_COMPATIBLE)
-            check_compatible(metadata, label)
-            logger = logging.getLogger(f"hypersdk.plugins.{metadata.name}")
-            step(CHECK_PROVIDER)
-            check_provider(factory, metadata, logger, label)
-        except PluginError:
-            imported.discard()
-            raise
-        except BaseException as exc:
-            imported.discard()
-            raise PluginLoadError(
-                f"plugin {label}: reading PLUGIN_INFO/new_provider raised {describe(exc)}",
-                operation="load",
-            ) from exc
-        return _Prepared(
-            metadata=metadata,
-            factory=factory,
-            imported=imported,
-            digest=digest,
+        def run_plugin_code(step: Callable[[str], None]) -> _Prepared:
+            step(CHECK_IMPORT)
+            try:
+                imported = importer()
+            except BaseException as exc:
+                # BaseException on purpose: SystemExit or KeyboardInterrupt raised by a
+                # plugin's module code must not take the application down.
+                invalid = metadata_error(exc, label)
+                if invalid is not None:
+                    raise invalid from exc
+                raise PluginLoadError(
+                    f"plugin {label} failed to import: {describe(exc)}; fix the plugin "
+                    "(the traceback is logged on the 'hypersdk.plugins' logger)",
+                    operation="load",
+                ) from exc
+            try:
+                step(CHECK_CONTRACT)
+                metadata, factory = check_contract(imported.target, label)
+                step(CHECK_COMPATIBLE)
+                check_compatible(metadata, label)
+                logger = logging.getLogger(f"hypersdk.plugins.{metadata.name}")
+                step(CHECK_PROVIDER)
+                check_provider(factory, metadata, logger, label)
+            except PluginError:
+                imported.discard()
+                raise
+            except BaseException as exc:
+                imported.discard()
+                raise PluginLoadError(
+                    f"plugin {label}: reading PLUGIN_INFO/new_provider raised {describe(exc)}",
+                    operation="load",
+                ) from exc
+            return _Prepared(
+                metadata=metadata,
+                factory=factory,
+                imported=imported,
+                digest=digest,
+            )
+
+        return _run_bounded(
+            run_plugin_code,
+            step,
+            timeout=self._config.import_timeout,
+            label=label,
+            private=candidate.kind == "directory",
         )
 
     def _claim(
@@ -432,7 +575,8 @@ class PluginManager:
     ) -> PluginInfo:
         record = self._records.get(candidate.source)
         if record is None:
-            self._records[candidate.source] = _Record(candidate, info, imported, generation)
+            record = _Record(candidate, info, imported, generation)
+            self._records = {**self._records, candidate.source: record}
         else:
             record.candidate, record.info = candidate, info
             record.imported, record.generation = imported, generation
@@ -461,22 +605,22 @@ class PluginManager:
     # -- lifecycle -----------------------------------------------------------------------
 
     def _lookup(self, key: str | os.PathLike[str]) -> _Record | None:
-        text = os.fspath(key)
-        with self._lock:
-            record = self._records.get(text)
-            if record is None and (os.sep in text or "/" in text):
-                record = self._records.get(str(Path(text).expanduser().absolute()))
-            if record is not None:
-                return record
-            matches = [r for r in self._records.values() if r.info.name == text]
-            if not matches:
-                matches = [
-                    r
-                    for r in self._records.values()
-                    if r.info.status is PluginStatus.LOADED
-                    and r.info.metadata is not None
-                    and text in (r.info.metadata.name, r.info.metadata.provider_type)
-                ]
+        text = argument_key("key", key)
+        records = self._records  # one consistent table, read without waiting
+        record = records.get(text)
+        if record is None and (os.sep in text or "/" in text):
+            record = records.get(str(Path(text).expanduser().absolute()))
+        if record is not None:
+            return record
+        matches = [r for r in records.values() if r.info.name == text]
+        if not matches:
+            matches = [
+                r
+                for r in records.values()
+                if r.info.status is PluginStatus.LOADED
+                and r.info.metadata is not None
+                and text in (r.info.metadata.name, r.info.metadata.provider_type)
+            ]
         if len(matches) > 1:
             sources = "; ".join(r.info.source for r in matches)
             raise PluginError(
@@ -487,8 +631,7 @@ class PluginManager:
     def _require(self, key: str | os.PathLike[str]) -> _Record:
         record = self._lookup(key)
         if record is None:
-            with self._lock:
-                known = ", ".join(sorted({r.info.name for r in self._records.values()}))
+            known = ", ".join(sorted({r.info.name for r in self._records.values()}))
             raise PluginError(
                 f"no plugin named {os.fspath(key)!r}; known plugins: {known or 'none'}. "
                 "Pass a plugin name or its source as list_plugins() shows them"
@@ -508,9 +651,11 @@ class PluginManager:
         return record.info if record is not None else None
 
     def list_plugins(self) -> list[PluginInfo]:
-        """The records of every plugin the manager has seen, in the order first seen."""
-        with self._lock:
-            return [record.info for record in self._records.values()]
+        """The records of every plugin the manager has seen, in the order first seen.
+
+        Never waits: a plugin being imported right now shows its previous record.
+        """
+        return [record.info for record in self._records.values()]
 
     def stats(self) -> PluginStats:
         """How many plugins are known, by status."""
@@ -567,6 +712,12 @@ class PluginManager:
         with self._lock:
             record = self._require(key)
             candidate = record.candidate
+            if candidate.whole_directory:
+                raise PluginLoadError(
+                    f"{candidate.source} is a plugin directory that could not be scanned, "
+                    "not a plugin; fix what its error says, then call load_all() again",
+                    operation="reload",
+                )
             if record.info.status is not PluginStatus.LOADED:
                 info = self._load(candidate)
                 if info.status is PluginStatus.FAILED:
@@ -685,12 +836,25 @@ class PluginManager:
         ``hypersdk.plugins`` logger. Returns at once when ``PluginConfig.hot_reload`` (or
         ``enabled``) is false. Directories that do not exist when watching starts are not watched.
 
+        Stopping (``stop_event`` or cancellation) takes effect at once, even while a
+        plugin is importing: the import goes on in its own thread, bounded by
+        ``PluginConfig.import_timeout``, and :meth:`list_plugins` never waits for it.
+
         >>> async with anyio.create_task_group() as tg:  # doctest: +SKIP
         ...     tg.start_soon(manager.watch)
 
         Raises:
             PluginError: ``watchfiles`` is not installed (``pip install 'hypersdk[reload]'``).
         """
+        if on_event is not None and not callable(on_event):
+            raise ConfigurationError(
+                f"watch: on_event must be a callable or None, got {type(on_event).__name__}"
+            )
+        if stop_event is not None and not callable(getattr(stop_event, "wait", None)):
+            raise ConfigurationError(
+                "watch: stop_event must be an anyio.Event (or None), "
+                f"got {type(stop_event).__name__}"
+            )
         from hypersdk.plugins._watch import watch
 
         await watch(self, on_event=on_event, stop_event=stop_event)

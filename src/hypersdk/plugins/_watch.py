@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from hypersdk import _validation as v
 from hypersdk.errors import PluginError
 from hypersdk.plugins._discovery import is_plugin_name
 from hypersdk.plugins._info import PluginInfo
@@ -27,6 +29,7 @@ __all__ = ["PluginEvent", "watch"]
 _log = logging.getLogger("hypersdk.plugins")
 
 EventAction = Literal["loaded", "reloaded", "unloaded", "failed", "disabled"]
+_ACTIONS: tuple[EventAction, ...] = ("loaded", "reloaded", "unloaded", "failed", "disabled")
 
 
 @attrs.frozen(kw_only=True)
@@ -43,10 +46,30 @@ class PluginEvent:
         error: What went wrong for ``"failed"``, else ``None``.
     """
 
-    action: EventAction
-    path: Path
-    info: PluginInfo | None = None
+    action: EventAction = attrs.field()
+    path: Path = attrs.field()
+    info: PluginInfo | None = attrs.field(default=None)
     error: PluginError | None = attrs.field(default=None, eq=False)
+
+    @action.validator
+    def _check_action(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in _ACTIONS:  # also refuses what is not a string
+            v.fail(self, attribute, " or ".join(map(repr, _ACTIONS)), value)
+
+    @path.validator
+    def _check_path(self, attribute: attrs.Attribute[Path], value: object) -> None:
+        if not isinstance(value, Path):
+            v.fail(self, attribute, "a pathlib.Path", type(value).__name__)
+
+    @info.validator
+    def _check_info(self, attribute: attrs.Attribute[PluginInfo | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginInfo):
+            v.fail(self, attribute, "a PluginInfo or None", type(value).__name__)
+
+    @error.validator
+    def _check_error(self, attribute: attrs.Attribute[PluginError | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginError):
+            v.fail(self, attribute, "a hypersdk.PluginError or None", type(value).__name__)
 
 
 def affected_plugins(changed: Iterable[str], directories: Iterable[Path]) -> list[Path]:
@@ -63,14 +86,22 @@ def affected_plugins(changed: Iterable[str], directories: Iterable[Path]) -> lis
             if path == root or not path.is_relative_to(root):
                 continue
             top = root / path.relative_to(root).parts[0]
-            is_module = top.suffix == ".py" and not top.is_dir()
+            is_module = top.suffix == ".py" and not _is(top, Path.is_dir)
             # A deleted package is gone from disk, so any other entry that is not a
             # plain file (notes.txt) counts as a package; the manager sorts it out.
-            maybe_package = not top.is_file()
+            maybe_package = not _is(top, Path.is_file)
             if is_plugin_name(top.name) and (is_module or maybe_package):
                 touched.add(top)
             break
     return sorted(touched)
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """``test(path)``, False when the answer is hidden (a folder we may not search)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 def _report(on_event: Callable[[PluginEvent], object] | None, event: PluginEvent) -> None:
@@ -105,36 +136,47 @@ async def watch(
     import anyio
     import anyio.lowlevel
 
-    directories = [d for d in config.scan_directories() if d.is_dir()]
+    directories = [d for d in config.scan_directories() if _is(d, Path.is_dir)]
     if not directories:
         _log.info("hot reload: none of the plugin directories exists; nothing to watch")
         return
     _log.info("hot reload: watching %s", ", ".join(map(str, directories)))
     # watchfiles polls its stop event from a worker thread, and cancelling the awaiting
     # task does not set it until that thread returns (seconds later). A sibling task
-    # sets it the moment we are cancelled or the caller's stop_event fires.
+    # sets it the moment we are cancelled or the caller's stop_event fires, and then
+    # cancels the loop, which may be waiting for a slow plugin import: that wait is
+    # abandoned (the import goes on in its thread, bounded by import_timeout).
     stop_watching = anyio.Event()
 
-    async def relay_stop() -> None:
-        try:
-            if stop_event is None:
-                await anyio.sleep_forever()
-            else:
-                await stop_event.wait()
-        finally:
-            stop_watching.set()
-
     async with anyio.create_task_group() as group:
+
+        async def relay_stop() -> None:
+            try:
+                if stop_event is None:
+                    await anyio.sleep_forever()
+                else:
+                    await stop_event.wait()
+            finally:
+                stop_watching.set()
+            group.cancel_scope.cancel()
+
         group.start_soon(relay_stop)
-        async for changes in watchfiles.awatch(
+        changes_stream = watchfiles.awatch(
             *directories,
             debounce=max(1, round(config.reload_debounce * 1000)),
             step=max(1, min(50, round(config.reload_debounce * 1000))),
             stop_event=stop_watching,
             watch_filter=watchfiles.DefaultFilter(),
-        ):
-            for path in affected_plugins((changed for _, changed in changes), directories):
-                await _apply(manager, path, on_event)
+            # A directory we may not read is a failed record already (load_all says
+            # so); it must not stop the watching of the others.
+            ignore_permission_denied=True,
+        )
+        # aclosing: leaving the loop early (stop, cancellation) closes the watcher now,
+        # not whenever the generator is collected.
+        async with contextlib.aclosing(changes_stream):
+            async for changes in changes_stream:
+                for path in affected_plugins((c for _, c in changes), directories):
+                    await _apply(manager, path, on_event)
         group.cancel_scope.cancel()
     # watchfiles ends quietly once its stop event is set; if that was our cancellation,
     # let it propagate as cancellation.
@@ -147,8 +189,9 @@ async def _apply(
     import anyio.to_thread
 
     try:
-        # Plugin code runs in a worker thread so a slow import never stalls the loop.
-        event = await anyio.to_thread.run_sync(manager._apply_change, path)
+        # Plugin code runs in a worker thread so a slow import never stalls the loop, and
+        # a stop or cancellation does not wait for it (abandon_on_cancel).
+        event = await anyio.to_thread.run_sync(manager._apply_change, path, abandon_on_cancel=True)
     except Exception as exc:  # the manager records plugin errors; this would be ours
         _log.exception("hot reload: applying a change to %s failed", path)
         error = exc if isinstance(exc, PluginError) else PluginError(str(exc))

@@ -15,6 +15,7 @@ from hypersdk._redact import redact_text, redact_urls
 from hypersdk._version import __version__
 from hypersdk.cli import _exit, _jobs, _render
 from hypersdk.cli._logging import configured_logging
+from hypersdk.cli._new_plugin import new_plugin
 from hypersdk.cli._runner import Interrupted, run_interruptible
 from hypersdk.cli._settings import Settings, load_settings
 from hypersdk.errors import ConfigurationError, HyperSDKError
@@ -41,6 +42,7 @@ jobs_app = App(name="jobs", help="Fleet export plans: status, resume, retry.")
 app.command(plugins_app)
 app.command(vms_app)
 app.command(jobs_app)
+app.command(new_plugin, name="new-plugin")
 
 
 @Parameter(name="*")

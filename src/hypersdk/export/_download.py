@@ -190,6 +190,9 @@ class _WriteBehind:
         durability promise: the final fsync still gives that.
     ``fdatasync``
         Elsewhere: a periodic ``os.fdatasync`` (or ``os.fsync``) of what is written.
+    ``fadvise``
+        ``POSIX_FADV_DONTNEED`` alone: Linux starts writeback but nothing waits for it
+        (what downloads did before; kept for the benchmark's comparison).
     ``none``
         Only the final fsync.
 
@@ -222,6 +225,8 @@ class _WriteBehind:
                     _sync_file_range(self.fd, *self.previous, _SFR_WAIT)
                     _drop_cached(self.fd, *self.previous)
                 self.previous = window
+            elif self.method == "fadvise":
+                _drop_cached(self.fd, *window)  # starts writeback on Linux; never waits
             else:
                 _fdatasync(self.fd)
                 _drop_cached(self.fd, *window)

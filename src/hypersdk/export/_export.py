@@ -21,7 +21,7 @@ from hypersdk._http import httpx
 from hypersdk.errors import ConfigurationError
 from hypersdk.export import _arguments as arg
 from hypersdk.export._compress import (
-    _algorithm,
+    _codec,
     _Job,
     compress_fd,
     compression_level,
@@ -88,7 +88,7 @@ def _plan(
     started = time.monotonic()
     if not isinstance(options, ExportOptions):
         raise ConfigurationError(f"options: must be an ExportOptions, got {type(options).__name__}")
-    name = _algorithm(algorithm)  # type: ignore[arg-type]
+    name = _codec(algorithm).name  # type: ignore[arg-type]
     level = compression_level(name, options.compression_level) if options.compress else 0
     # The model's own validators judge the identifying fields, before any file exists.
     ExportResult(

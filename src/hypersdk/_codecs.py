@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import attrs
 
 if TYPE_CHECKING:
+    import types
     from collections.abc import Mapping
 
 __all__ = ["CODECS", "MAX_LEVEL", "Codec", "Compressor"]
@@ -58,21 +59,22 @@ def _gzip_decompress(data: bytes) -> bytes:
     return gzip.decompress(data)  # every member, as gunzip reads them
 
 
-# zstd is imported on first use, so `import hypersdk` does not load the zstd library.
-def _zstd_compressor(level: int) -> Compressor:
+def _zstd() -> types.ModuleType:
+    # Imported on first use, so `import hypersdk` does not load the zstd library.
     if sys.version_info >= (3, 14):
         from compression import zstd
     else:
         from backports import zstd
-    return zstd.ZstdCompressor(level=level)
+    return zstd
+
+
+def _zstd_compressor(level: int) -> Compressor:
+    compressor: Compressor = _zstd().ZstdCompressor(level=level)
+    return compressor
 
 
 def _zstd_decompress(data: bytes) -> bytes:
-    if sys.version_info >= (3, 14):
-        from compression import zstd
-    else:
-        from backports import zstd
-    return bytes(zstd.decompress(data))
+    return bytes(_zstd().decompress(data))
 
 
 _TABLE: Final = (

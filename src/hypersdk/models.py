@@ -23,6 +23,7 @@ import attrs
 
 from hypersdk import _validation as v
 from hypersdk._redact import MASK, mask_url
+from hypersdk._codecs import MAX_LEVEL
 from hypersdk.errors import ConfigurationError
 
 __all__ = [
@@ -369,7 +370,7 @@ def _format_name(instance: object, attribute: attrs.Attribute[Any], value: objec
 
 
 # 0 means "the algorithm's default"; the export toolkit checks the range per algorithm.
-_MAX_COMPRESSION_LEVEL: Final = 22
+_MAX_COMPRESSION_LEVEL: Final = MAX_LEVEL
 
 
 @attrs.frozen(kw_only=True)

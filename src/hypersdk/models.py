@@ -262,9 +262,8 @@ def _plain_vminfo(vm: VMInfo) -> bool:
         type(memory_mb) is int
         and type(num_cpus) is int
         and type(storage_gb) is int
-        and 0 <= memory_mb <= _PLAIN_COUNT
-        and 0 <= num_cpus <= _PLAIN_COUNT
-        and 0 <= storage_gb <= _PLAIN_COUNT
+        # For ints, the OR is negative if one is and below 2**31 only if all are.
+        and 0 <= (memory_mb | num_cpus | storage_gb) <= _PLAIN_COUNT
     ):
         return False
     created_at, updated_at = vm.created_at, vm.updated_at

@@ -20,7 +20,7 @@ import math
 import re
 import socket
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -30,19 +30,23 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hypersdk import ConfigurationError, ProviderType, VMInfo
+from hypersdk._validation import looks_secret, shown
 from hypersdk.models import _VMINFO_CHECKS, _plain_vminfo
 
 # --- The frozen reference: the validators as they were (hypersdk/_validation.py, models.py)
+# Their decisions are copied; the message helpers (the bounded repr, the secret-looking
+# key test) are hypersdk's own, as the fast path never words a message.
+
+INT64_MAX = 2**63 - 1
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _where(instance: object, attribute: attrs.Attribute[Any]) -> str:
+    return f"{type(instance).__name__}.{attribute.name}"
 
 
 def _fail(instance: object, attribute: attrs.Attribute[Any], allowed: str, value: object) -> None:
     raise ConfigurationError(
-        f"{type(instance).__name__}.{attribute.name}: must be {allowed}, got {_shown(value)}"
+        f"{_where(instance, attribute)}: must be {allowed}, got {shown(value)}"
     )
 
 
@@ -57,7 +61,7 @@ def _non_empty_string(instance: object, attribute: attrs.Attribute[Any], value: 
 
 
 def _count(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > INT64_MAX:
         _fail(instance, attribute, "an integer >= 0", value)
 
 
@@ -96,42 +100,52 @@ def _ip(text: str) -> bool:
 
 
 def _ip_addresses(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    where = f"{type(instance).__name__}.{attribute.name}"
+    if not isinstance(value, tuple):
+        _fail(instance, attribute, "a sequence of strings", value)
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            raise ConfigurationError(f"{where}[{index}]: must be a string, got {_shown(item)}")
+            raise ConfigurationError(
+                f"{_where(instance, attribute)}[{index}]: must be a string, got {shown(item)}"
+            )
     for item in value:
         if not _ip(item):
             _fail(instance, attribute, "a sequence of IPv4/IPv6 addresses", item)
 
 
 def _string_mapping(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    where = f"{type(instance).__name__}.{attribute.name}"
+    if not isinstance(value, Mapping):
+        _fail(instance, attribute, "a mapping of strings", value)
     for key, item in value.items():
         if not isinstance(key, str) or not key:
-            raise ConfigurationError(f"{where}: keys must be non-empty strings, got {_shown(key)}")
+            raise ConfigurationError(
+                f"{_where(instance, attribute)}: keys must be non-empty strings, got {shown(key)}"
+            )
         if not isinstance(item, str):
-            raise ConfigurationError(f"{where}[{key!r}]: must be a string, got {_shown(item)}")
+            masked = f"a value of type {type(item).__name__}" if looks_secret(key) else shown(item)
+            raise ConfigurationError(
+                f"{_where(instance, attribute)}[{shown(key)}]: must be a string, got {masked}"
+            )
 
 
-def _to_tuple(value: Iterable[str]) -> tuple[str, ...]:
+def _to_tuple(value: Any) -> Any:
+    # Unconvertible values are handed on unchanged, for the validator to name the field.
     if isinstance(value, str):
         return (value,)
     if isinstance(value, Mapping):
-        raise ConfigurationError(f"expected a sequence of strings, got a mapping {_shown(value)}")
+        return value
     try:
         return tuple(value)
-    except TypeError:
-        raise ConfigurationError(f"expected a sequence of strings, got {_shown(value)}") from None
+    except Exception:
+        return value
 
 
-def _to_mapping(value: Any) -> Mapping[str, str]:
+def _to_mapping(value: Any) -> Any:
     if isinstance(value, types.MappingProxyType):
         return value
     try:
         return types.MappingProxyType(dict(value))
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"expected a mapping of strings, got {_shown(value)}") from None
+    except Exception:
+        return value
 
 
 def _frozen_reference() -> type[Any]:
@@ -195,6 +209,16 @@ class Text(str):
     """A str subclass: isinstance says str, the fast path's exact type checks do not."""
 
     __slots__ = ()
+
+
+class NotIterable:
+    """Iterating raises (the same way every time: the references see what VMInfo saw)."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("boom")
+
+    def keys(self) -> Any:
+        raise RuntimeError("boom")
 
 
 class NoOffset(tzinfo):
@@ -268,7 +292,7 @@ address_lists = st.one_of(
     st.lists(addresses, max_size=4),
     st.lists(addresses, max_size=3).map(tuple),
     addresses,  # a bare value: a str is one address, anything else is refused or iterated
-    st.sampled_from([{"a": "b"}, 5, None, iter(["1.2.3.4"])]),
+    st.sampled_from([{"a": "b"}, 5, None, NotIterable()]),
 )
 keys = st.one_of(
     st.sampled_from(["env", "team", "", " ", "\x00", "\ud800"]),
@@ -285,7 +309,7 @@ mappings = st.one_of(
     plain_mappings,
     plain_mappings.map(types.MappingProxyType),
     plain_mappings.map(lambda mapping: list(mapping.items())),
-    st.sampled_from([None, 5, "ab", ["ab", "cd"], [("a",)], [1, 2], object()]),
+    st.sampled_from([None, 5, "ab", ["ab", "cd"], [("a",)], [1, 2], object(), NotIterable()]),
 )
 moments = st.one_of(
     st.none(),
@@ -392,6 +416,9 @@ REALISTIC: dict[str, Any] = {
 @example({**REALISTIC, "guest_os": None})
 @example({**REALISTIC, "provider": " "})
 @example({**REALISTIC, "storage_gb": 2**31})
+@example({**REALISTIC, "storage_gb": 2**63})
+@example({**REALISTIC, "tags": {"api_token": 5}})
+@example({**REALISTIC, "ip_addresses": NotIterable()})
 def test_same_values_and_errors_as_the_validators(fields: dict[str, Any]) -> None:
     got = outcome(VMInfo, fields)
     assert got == outcome(FROZEN, fields)

@@ -468,3 +468,15 @@ def test_evolve_validates() -> None:
     vm = VMInfo(provider="p", id="1", name="n")
     with pytest.raises(ConfigurationError, match=r"VMInfo\.name: must be a non-empty string"):
         attrs.evolve(vm, name=" ")
+
+
+def test_a_subclass_still_validates_the_inherited_fields() -> None:
+    @attrs.frozen(kw_only=True)
+    class Tagged(VMInfo):
+        extra: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+
+    with pytest.raises(ConfigurationError, match=r"Tagged\.memory_mb: must be an integer >= 0"):
+        Tagged(provider="p", id="1", name="n", memory_mb=-1)
+    with pytest.raises(TypeError, match="extra"):
+        Tagged(provider="p", id="1", name="n", extra=1)  # type: ignore[arg-type]
+    assert Tagged(provider="p", id="1", name="n", extra="x").extra == "x"

@@ -23,8 +23,8 @@ from typing import Any, Final, NewType
 import attrs
 
 from hypersdk import _validation as v
-from hypersdk._redact import MASK, mask_url
 from hypersdk._codecs import MAX_LEVEL
+from hypersdk._redact import MASK, mask_url
 from hypersdk.errors import ConfigurationError
 
 __all__ = [

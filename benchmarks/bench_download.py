@@ -2,11 +2,20 @@
 
 Serves a generated file (1 GiB by default) from a loopback HTTP server running in its
 own process (so it does not compete with the client for the GIL), then alternates runs
-of (a) curl followed by sha256sum and (b) hypersdk's download with the expected SHA-256,
-each in a fresh process. Prints every run, the medians, the median ratio b/a and
-hypersdk's peak RSS, measured in the child with ``resource.getrusage``.
+of (a) curl followed by sha256sum, (b) hypersdk's download with the expected SHA-256,
+each in a fresh process, once per ``--writeback`` method, and (c) ``dd if=/dev/zero
+bs=1M count=N conv=fsync`` into the same directory: what the disk itself takes to
+write and sync that many bytes, the floor for any durable download. Prints every run,
+the medians, the median ratios to (a) and hypersdk's peak RSS, measured in the child
+with ``resource.getrusage``.
 
     python benchmarks/bench_download.py [--size-mib 1024] [--runs 5] [--dir DIR]
+        [--writeback sync_file_range,fdatasync,none] [--read-size BYTES]
+
+``--writeback`` names the write-behind methods to compare (see ``_WriteBehind`` in
+``hypersdk/export/_download.py``; the default is the one downloads use).
+``--read-size`` is a what-if, not something the library does: it sets httpcore's
+socket read size (64 KiB) in the child, to measure what larger reads would buy.
 
 Not run by the tests. Needs curl and sha256sum on PATH (Linux or macOS). Both sides
 write to the same directory (``--dir``; a temporary one by default); hypersdk fsyncs
@@ -71,13 +80,19 @@ def _generate(path: Path, size_mib: int) -> str:
     return digest.hexdigest()
 
 
-def _child(url: str, destination: str, expected: str) -> None:
+def _child(url: str, destination: str, expected: str, writeback: str, read_size: int) -> None:
     """Run in a fresh interpreter: download, verify, report time and peak RSS as JSON."""
     started = time.perf_counter()
     import anyio
 
     from hypersdk._http import httpx
-    from hypersdk.export import download
+    from hypersdk.export import _download, download
+
+    _download._WRITEBACK = writeback
+    if read_size:
+        import httpcore
+
+        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = read_size
 
     async def main() -> float:
         async with httpx.AsyncClient(timeout=60.0) as client:
@@ -108,10 +123,31 @@ def _time_curl(url: str, destination: Path, expected: str) -> float:
     return seconds
 
 
-def _time_hypersdk(url: str, destination: Path, expected: str) -> tuple[float, float, int]:
+def _time_dd(destination: Path, size_mib: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={destination}", "bs=1M", f"count={size_mib}", "conv=fsync"],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def _time_hypersdk(
+    url: str, destination: Path, expected: str, writeback: str, read_size: int
+) -> tuple[float, float, int]:
     started = time.perf_counter()
     output = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(destination), expected],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            url,
+            str(destination),
+            expected,
+            writeback,
+            str(read_size),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -127,13 +163,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="where files go (default: temp)")
     parser.add_argument(
-        "--child", nargs=3, metavar=("URL", "DEST", "SHA256"), help=argparse.SUPPRESS
+        "--writeback",
+        default=None,
+        help="comma-separated write-behind methods to compare (default: the library's)",
     )
+    parser.add_argument(
+        "--read-size", type=int, default=0, help="what-if: httpcore's socket read size"
+    )
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(*args.child)
+        url, dest, sha, writeback, read_size = args.child
+        _child(url, dest, sha, writeback, int(read_size))
         return
-    for tool in ("curl", "sha256sum"):
+    from hypersdk.export import _download
+
+    methods = (args.writeback or _download._WRITEBACK).split(",")
+    for tool in ("curl", "sha256sum", "dd"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed on PATH")
     workdir = Path(tempfile.mkdtemp(prefix="hypersdk-bench-", dir=args.dir))
@@ -146,54 +192,92 @@ def main() -> None:
         server.start()
         url = f"http://127.0.0.1:{ports.get(timeout=10)}/source.img"
         target = workdir / "downloaded.img"
-        curl_times: list[float] = []
-        wall_times: list[float] = []
-        download_times: list[float] = []
-        peaks: list[int] = []
+        figures = _Figures(methods)
         try:
             for run in range(1, args.runs + 1):
-                # Each run starts with no dirty pages left by the one before: writeback
-                # of an earlier gigabyte would otherwise be charged to the next tool.
-                os.sync()
-                curl_times.append(_time_curl(url, target, expected))
-                target.unlink()
-                os.sync()
-                wall, seconds, peak = _time_hypersdk(url, target, expected)
-                target.unlink()
-                wall_times.append(wall)
-                download_times.append(seconds)
-                peaks.append(peak)
-                print(
-                    f"run {run}: curl+sha256sum {curl_times[-1]:.3f} s | hypersdk "
-                    f"{wall:.3f} s process, {seconds:.3f} s download | "
-                    f"peak RSS {peak / 1024:.1f} MiB",
-                    flush=True,
-                )
+                figures.round(run, url, target, expected, args)
         finally:
             server.terminate()
             server.join()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    _summary(args.size_mib, curl_times, wall_times, download_times, peaks)
+    figures.summary(args.size_mib, args.read_size)
+
+
+class _Figures:
+    """Every round's times, per tool and per write-behind method."""
+
+    def __init__(self, methods: list[str]) -> None:
+        self.curl: list[float] = []
+        self.dd: list[float] = []
+        self.walls: dict[str, list[float]] = {method: [] for method in methods}
+        self.downloads: dict[str, list[float]] = {method: [] for method in methods}
+        self.peaks: list[int] = []
+
+    def round(
+        self, run: int, url: str, target: Path, expected: str, args: argparse.Namespace
+    ) -> None:
+        # Each run starts with no dirty pages left by the one before: writeback of an
+        # earlier gigabyte would otherwise be charged to the next tool.
+        os.sync()
+        self.curl.append(_time_curl(url, target, expected))
+        target.unlink()
+        line = f"run {run}: curl+sha256sum {self.curl[-1]:.3f} s"
+        for method, walls in self.walls.items():
+            os.sync()
+            wall, seconds, peak = _time_hypersdk(url, target, expected, method, args.read_size)
+            target.unlink()
+            walls.append(wall)
+            self.downloads[method].append(seconds)
+            self.peaks.append(peak)
+            line += f" | {method} {wall:.3f} s ({seconds:.3f} in process)"
+        os.sync()
+        self.dd.append(_time_dd(target, args.size_mib))
+        target.unlink()
+        line += f" | dd {self.dd[-1]:.3f} s | peak RSS {max(self.peaks) / 1024:.1f} MiB"
+        print(line, flush=True)
+
+    def summary(self, size_mib: int, read_size: int) -> None:
+        _summary(
+            size_mib=size_mib,
+            read_size=read_size,
+            curl_times=self.curl,
+            dd_times=self.dd,
+            walls=self.walls,
+            downloads=self.downloads,
+            peaks=self.peaks,
+        )
 
 
 def _summary(
+    *,
     size_mib: int,
+    read_size: int,
     curl_times: list[float],
-    wall_times: list[float],
-    download_times: list[float],
+    dd_times: list[float],
+    walls: dict[str, list[float]],
+    downloads: dict[str, list[float]],
     peaks: list[int],
 ) -> None:
-    ratios = [wall / curl for wall, curl in zip(wall_times, curl_times, strict=True)]
-    download_ratios = [b / a for b, a in zip(download_times, curl_times, strict=True)]
+    def ratio(times: list[float]) -> float:
+        return statistics.median(b / a for b, a in zip(times, curl_times, strict=True))
+
+    reads = f"{read_size} B reads (what-if)" if read_size else "httpcore's 64 KiB reads"
     print()
-    print(f"size                      {size_mib} MiB, {len(curl_times)} runs each, alternating")
-    print(f"median curl+sha256sum (a) {statistics.median(curl_times):.3f} s")
-    print(f"median hypersdk (b)       {statistics.median(wall_times):.3f} s (whole process)")
-    print(f"median hypersdk download  {statistics.median(download_times):.3f} s (in process)")
-    print(f"median ratio b/a          {statistics.median(ratios):.3f} (target <= 0.6)")
-    print(f"median ratio, in process  {statistics.median(download_ratios):.3f}")
-    print(f"peak RSS hypersdk         {max(peaks) / 1024:.1f} MiB max (target <= 64)")
+    print(f"size                            {size_mib} MiB, {len(curl_times)} rounds, alternating")
+    print(f"median curl+sha256sum (a)  {statistics.median(curl_times):.3f} s")
+    print(
+        f"median dd conv=fsync       {statistics.median(dd_times):.3f} s "
+        f"(ratio to a {ratio(dd_times):.3f}; the disk's floor)"
+    )
+    for method, times in walls.items():
+        print(
+            f"median hypersdk {method:<16}{statistics.median(times):.3f} s whole process, "
+            f"{statistics.median(downloads[method]):.3f} s in process; ratio to a "
+            f"{ratio(times):.3f} ({ratio(downloads[method]):.3f} in process; target <= 0.6)"
+        )
+    print(f"hypersdk read size         {reads}")
+    print(f"peak RSS hypersdk          {max(peaks) / 1024:.1f} MiB max (target <= 64)")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ class TestVMInfo:
             ),
             ({"ip_addresses": [1]}, "VMInfo.ip_addresses[0]: must be a string"),
             ({"tags": {"": "x"}}, "VMInfo.tags: keys must be non-empty strings"),
-            ({"tags": ["a"]}, "expected a mapping of strings"),
+            ({"tags": ["a"]}, "VMInfo.tags: must be a mapping of strings"),
         ],
     )
     def test_rejects(self, changes: dict[str, Any], message: str) -> None:

@@ -13,9 +13,9 @@ one on httpx does; the ``*_response`` forms take an ``httpx.Response``::
     page = json_body(reply.content, provider="mycloud", operation="list_vms",
                      require=("vms",))
 
-============================  =========================================================
+============================  ==============================================================
 name                          what
-============================  =========================================================
+============================  ==============================================================
 :func:`error_for_status`      status + headers + body -> the hypersdk error, or ``None``
 :func:`raise_for_status`      the same, raised
 :func:`error_for_response`    an ``httpx.Response`` -> the hypersdk error, or ``None``
@@ -23,7 +23,7 @@ name                          what
 :func:`json_body`             body bytes (or an ``httpx.Response``) -> a checked JSON object
 :func:`error_for_exception`   a transport exception (httpx, requests, socket) -> hypersdk
 :func:`parse_retry_after`     a ``Retry-After`` value -> seconds
-============================  =========================================================
+============================  ==============================================================
 
 The same names are importable from ``hypersdk`` itself. Messages carry the provider, the
 operation, the status, the method and path and the API's own error text; never headers,

@@ -14,14 +14,17 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+import types
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Final, NewType
 
 import attrs
 
 from hypersdk import _validation as v
+from hypersdk._codecs import MAX_LEVEL
+from hypersdk._redact import MASK, mask_url
 from hypersdk.errors import ConfigurationError
 
 __all__ = [
@@ -48,7 +51,7 @@ HYPERV: Final = ProviderType("hyperv")
 PROXMOX: Final = ProviderType("proxmox")
 KUBEVIRT: Final = ProviderType("kubevirt")
 
-_MASK: Final = "**********"
+_MASK: Final = MASK
 
 
 def _to_provider_type(value: str) -> ProviderType:
@@ -99,7 +102,11 @@ class Secret:
             return NotImplemented
         import hmac  # pulls in OpenSSL: only when secrets are compared
 
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
+        # surrogatepass: a lone surrogate is a legal str, and comparing must not raise.
+        return hmac.compare_digest(
+            self._value.encode("utf-8", "surrogatepass"),
+            other._value.encode("utf-8", "surrogatepass"),
+        )
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))
@@ -111,13 +118,8 @@ class Secret:
         return (Secret, (self._value,))
 
 
-# Metadata keys whose values are masked in ``ProviderConfig``'s repr.
-_SECRET_WORDS: Final = ("token", "key", "secret", "password", "passwd", "credential", "auth")
-
-
-def _looks_secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+# Metadata keys whose values are masked in ``ProviderConfig``'s repr and to_dict.
+_looks_secret = v.looks_secret
 
 
 def _to_secret(value: Secret | str | None) -> Secret | None:
@@ -137,22 +139,27 @@ def _secret_or_none(instance: object, attribute: attrs.Attribute[Any], value: ob
 
 
 def _to_path(value: str | Path) -> Path:
-    checked: object = value  # callers may pass anything at run time
-    if isinstance(checked, Path):
-        return checked
-    if isinstance(checked, str) and checked and "\x00" not in checked:
-        return Path(checked)
-    raise ConfigurationError(f"expected a non-empty path without NUL bytes, got {checked!r}")
+    # What cannot become a Path is left to _path, which names the class and field.
+    if isinstance(value, str) and value and "\x00" not in value:
+        return Path(value)
+    return value  # type: ignore[return-value]
 
 
-def _mapping_field() -> Any:
+def _path(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # A Path is checked too: Path("a\x00b") is constructible but no system call takes it.
+    if not isinstance(value, Path) or "\x00" in str(value):
+        v.fail(instance, attribute, "a non-empty path without NUL bytes", value)
+
+
+def _mapping_field(*, sensitive: bool = False) -> Any:
     # Read-only mappings are not hashable: leave them out of __hash__, keep them in __eq__.
     return attrs.field(
         factory=dict,
-        converter=v.to_mapping,
+        converter=v.freeze_mapping,
         validator=v.string_mapping,
         hash=False,
         repr=lambda mapping: repr(dict(mapping)),
+        metadata={"sensitive": sensitive},
     )
 
 
@@ -163,11 +170,13 @@ class ProviderConfig:
     ``password`` accepts a :class:`Secret` or a plain string (wrapped for you).
     ``timeout`` is in seconds; ``0`` lets the provider choose its default.
     ``metadata`` carries provider-specific settings; values under keys that look secret
-    (token, key, secret, password, ...) are masked in ``repr``.
+    (token, key, secret, password, bearer, cookie, sas, ...) are masked in ``repr`` and
+    :func:`~hypersdk.to_dict`, and so are the userinfo and query of ``endpoint``
+    (``https://admin:pw@host/?sig=...``). Validation errors never echo such a value.
     """
 
     type: ProviderType = attrs.field(converter=_to_provider_type, validator=v.non_empty_string)
-    endpoint: str = attrs.field(default="", validator=v.string)
+    endpoint: str = attrs.field(default="", validator=v.string, metadata={"sensitive": True})
     host: str = attrs.field(default="", validator=v.string)
     port: int = attrs.field(default=0, validator=v.int_between(0, 65535))
     username: str = attrs.field(default="", validator=v.string)
@@ -177,19 +186,25 @@ class ProviderConfig:
     region: str = attrs.field(default="", validator=v.string)
     insecure: bool = attrs.field(default=False, validator=v.boolean)
     timeout: float = attrs.field(default=0.0, validator=v.non_negative_seconds)
-    metadata: Mapping[str, str] = _mapping_field()
+    metadata: Mapping[str, str] = _mapping_field(sensitive=True)
 
     def __repr__(self) -> str:
         shown_metadata = {
             key: (_MASK if _looks_secret(key) else value) for key, value in self.metadata.items()
         }
         shown = {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+        shown["endpoint"] = mask_url(self.endpoint)
         shown["metadata"] = shown_metadata
         fields = ", ".join(f"{name}={value!r}" for name, value in shown.items())
         return f"ProviderConfig({fields})"
 
     def secret(self, key: str) -> Secret | None:
         """Return ``metadata[key]`` wrapped in a :class:`Secret`, or ``None`` if absent."""
+        checked: object = key
+        if not isinstance(checked, str):
+            raise ConfigurationError(
+                f"ProviderConfig.secret: key must be a string, got {type(checked).__name__}"
+            )
         value = self.metadata.get(key)
         return Secret(value) if value else None
 
@@ -231,7 +246,86 @@ def _ip_addresses(instance: object, attribute: attrs.Attribute[Any], value: Any)
             v.fail(instance, attribute, "a sequence of IPv4/IPv6 addresses", item)
 
 
-@attrs.frozen(kw_only=True)
+# The largest count the fast path takes as plainly valid; a bigger one is left to the field
+# validator (which has the last word on limits). Far above any real MiB, CPU or GiB figure.
+_PLAIN_COUNT: Final = 2**31 - 1
+
+
+def _plain_vminfo(vm: VMInfo) -> bool:
+    # VMInfo's common case in one pass, without a call per field: True only for values
+    # every field validator accepts, and stricter where that costs nothing (exact types,
+    # stdlib time zones, counts below 2**31), so whatever is not plain goes to the
+    # validators, which decide and word the error. tests/test_vminfo_fast_path.py fuzzes
+    # this against the validators: change it with them.
+    provider, id_, name = vm.provider, vm.id, vm.name
+    if not (
+        type(provider) is str
+        and type(id_) is str
+        and type(name) is str
+        and type(vm.state) is str
+        and type(vm.location) is str
+        and type(vm.power_state) is str
+        and type(vm.guest_os) is str
+        and provider.strip()
+        and id_.strip()
+        and name.strip()
+    ):
+        return False
+    memory_mb, num_cpus, storage_gb = vm.memory_mb, vm.num_cpus, vm.storage_gb
+    if not (
+        type(memory_mb) is int
+        and type(num_cpus) is int
+        and type(storage_gb) is int
+        # For ints, the OR is negative if one is and below 2**31 only if all are.
+        and 0 <= (memory_mb | num_cpus | storage_gb) <= _PLAIN_COUNT
+    ):
+        return False
+    created_at, updated_at = vm.created_at, vm.updated_at
+    if not (
+        (
+            created_at is None
+            or (type(created_at) is datetime and type(created_at.tzinfo) is timezone)
+        )
+        and (
+            updated_at is None
+            or (type(updated_at) is datetime and type(updated_at.tzinfo) is timezone)
+        )
+    ):
+        return False
+    addresses = vm.ip_addresses
+    if type(addresses) is not tuple:
+        return False
+    if addresses:
+        dotted_quad = _dotted_quad().fullmatch
+        for address in addresses:
+            if type(address) is not str:
+                return False
+            if not dotted_quad(address):
+                if ":" not in address:
+                    return False
+                _inet_pton6()(address)  # raises (then the validators decide) unless IPv6
+    for mapping in (vm.tags, vm.metadata):
+        if type(mapping) is not types.MappingProxyType:
+            return False
+        if mapping:
+            for key, value in mapping.items():
+                if type(key) is not str or not key or type(value) is not str:
+                    return False
+    return True
+
+
+@functools.cache
+def _inet_pton6() -> Callable[[str], bytes]:
+    # Bound once: _is_ipv6's imports cost more than the C parser on every address.
+    import socket
+
+    return functools.partial(socket.inet_pton, socket.AF_INET6)
+
+
+_VMINFO_CHECKS: Final = v.ValidatedOnce(_plain_vminfo)
+
+
+@attrs.frozen(kw_only=True, field_transformer=_VMINFO_CHECKS)
 class VMInfo:
     """One virtual machine as a provider reports it.
 
@@ -251,12 +345,17 @@ class VMInfo:
     num_cpus: int = attrs.field(default=0, validator=v.int_between(0))
     storage_gb: int = attrs.field(default=0, validator=v.int_between(0))
     ip_addresses: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_ip_addresses
+        factory=tuple, converter=v.freeze_tuple, validator=_ip_addresses
     )
     tags: Mapping[str, str] = _mapping_field()
     metadata: Mapping[str, str] = _mapping_field()
     created_at: datetime | None = attrs.field(default=None, validator=v.aware_datetime_or_none)
     updated_at: datetime | None = attrs.field(default=None, validator=v.aware_datetime_or_none)
+
+    def __attrs_post_init__(self) -> None:
+        # The field validators above, run once for the whole VM (a listing builds
+        # thousands): same accepted values, same errors, about half the cost.
+        _VMINFO_CHECKS.run(self)
 
 
 def _glob(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -295,6 +394,7 @@ class VMFilter:
 
     def matches(self, vm: VMInfo) -> bool:
         """Return whether ``vm`` satisfies every constraint of this filter."""
+        _require_vm("VMFilter.matches", vm)
         if self.name_pattern and not fnmatch.fnmatchcase(
             vm.name.casefold(), self.name_pattern.casefold()
         ):
@@ -316,6 +416,11 @@ class VMFilter:
         return self == VMFilter()
 
 
+def _require_vm(where: str, vm: object) -> None:
+    if not isinstance(vm, VMInfo):
+        raise ConfigurationError(f"{where}: vm must be a VMInfo, got {type(vm).__name__}")
+
+
 def search_matches(vm: VMInfo, query: str) -> bool:
     """The reference semantics of ``Provider.search_vms(query)``.
 
@@ -328,6 +433,12 @@ def search_matches(vm: VMInfo, query: str) -> bool:
     >>> search_matches(vm, "WEB fra")
     True
     """
+    _require_vm("search_matches", vm)
+    checked: object = query
+    if not isinstance(checked, str):
+        raise ConfigurationError(
+            f"search_matches: query must be a string, got {type(checked).__name__}"
+        )
     terms = query.casefold().split()
     if not terms:
         return True
@@ -344,7 +455,7 @@ def _format_name(instance: object, attribute: attrs.Attribute[Any], value: objec
 
 
 # 0 means "the algorithm's default"; the export toolkit checks the range per algorithm.
-_MAX_COMPRESSION_LEVEL: Final = 22
+_MAX_COMPRESSION_LEVEL: Final = MAX_LEVEL
 
 
 @attrs.frozen(kw_only=True)
@@ -357,7 +468,7 @@ class ExportOptions:
     provider-specific options.
     """
 
-    output_path: Path = attrs.field(converter=_to_path)
+    output_path: Path = attrs.field(converter=_to_path, validator=_path)
     format: str = attrs.field(validator=_format_name)
     compress: bool = attrs.field(default=False, validator=v.boolean)
     compression_level: int = attrs.field(
@@ -396,9 +507,9 @@ class ExportResult:
     vm_name: str = attrs.field(validator=v.non_empty_string)
     vm_id: str = attrs.field(validator=v.non_empty_string)
     format: str = attrs.field(validator=_format_name)
-    output_path: Path = attrs.field(converter=_to_path)
+    output_path: Path = attrs.field(converter=_to_path, validator=_path)
     files: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_relative_files
+        factory=tuple, converter=v.freeze_tuple, validator=_relative_files
     )
     size: int = attrs.field(default=0, validator=v.int_between(0))
     compressed_size: int = attrs.field(default=0, validator=v.int_between(0))
@@ -419,18 +530,24 @@ class ExportCapabilities:
     """What a provider can export. ``max_vm_size_gb`` is 0 when there is no limit."""
 
     supported_formats: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_format_names
+        factory=tuple, converter=v.freeze_tuple, validator=_format_names
     )
     supports_compression: bool = attrs.field(default=False, validator=v.boolean)
     supports_streaming: bool = attrs.field(default=False, validator=v.boolean)
     supports_snapshots: bool = attrs.field(default=False, validator=v.boolean)
     max_vm_size_gb: int = attrs.field(default=0, validator=v.int_between(0))
     supported_targets: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=v.string_items
+        factory=tuple, converter=v.freeze_tuple, validator=v.string_items
     )
 
     def supports_format(self, format: str) -> bool:
         """Return whether ``format`` is one of ``supported_formats`` (ignoring case)."""
+        checked: object = format
+        if not isinstance(checked, str):
+            raise ConfigurationError(
+                "ExportCapabilities.supports_format: format must be a string, "
+                f"got {type(checked).__name__}"
+            )
         return format.casefold() in {name.casefold() for name in self.supported_formats}
 
 
@@ -443,7 +560,7 @@ def _pep440(instance: object, attribute: attrs.Attribute[Any], value: Any) -> No
     if value:
         try:
             Version(value)
-        except InvalidVersion:
+        except (InvalidVersion, RecursionError):
             v.fail(instance, attribute, "a PEP 440 version such as '1.2.0'", value)
 
 
@@ -453,7 +570,7 @@ def _specifier(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
     v.string(instance, attribute, value)
     try:
         SpecifierSet(value)
-    except InvalidSpecifier:
+    except (InvalidSpecifier, RecursionError):
         v.fail(instance, attribute, "'' or a version specifier such as '>=3.11'", value)
 
 
@@ -464,7 +581,7 @@ def _requirements(instance: object, attribute: attrs.Attribute[Any], value: Any)
     for item in value:
         try:
             Requirement(item)
-        except InvalidRequirement:
+        except (InvalidRequirement, RecursionError):
             v.fail(instance, attribute, "PEP 508 requirements such as 'httpx>=0.28'", item)
 
 
@@ -495,7 +612,7 @@ class PluginMetadata:
     )
     min_sdk_version: str = attrs.field(default="", validator=_pep440)
     dependencies: tuple[str, ...] = attrs.field(
-        factory=tuple, converter=v.to_tuple, validator=_requirements
+        factory=tuple, converter=v.freeze_tuple, validator=_requirements
     )
     build_time: datetime | None = attrs.field(default=None, validator=v.aware_datetime_or_none)
     python_requires: str = attrs.field(default="", validator=_specifier)

@@ -223,6 +223,7 @@ class BlockingProvider(abc.ABC):
 
 
 DEFAULT_WORKER_LIMIT: Final = 4
+_MAX_WORKERS: Final = 1024  # more threads than this is a mistake, not a configuration
 """How many calls of one blocking provider may run in worker threads at once."""
 
 
@@ -356,12 +357,15 @@ def as_async_provider(
     ...         vms = await provider.list_vms()
 
     Raises:
-        ConfigurationError: ``provider`` is neither kind, or ``max_workers`` < 1.
+        ConfigurationError: ``provider`` is neither kind, or ``max_workers`` is not 1-1024.
     """
+    from hypersdk._validation import shown
     from hypersdk.errors import ConfigurationError
 
-    if type(max_workers) is not int or max_workers < 1:
-        raise ConfigurationError(f"max_workers: must be an integer >= 1, got {max_workers!r}")
+    if type(max_workers) is not int or not 1 <= max_workers <= _MAX_WORKERS:
+        raise ConfigurationError(
+            f"max_workers: must be an integer from 1 to {_MAX_WORKERS}, got {shown(max_workers)}"
+        )
     if isinstance(provider, Provider):
         return provider
     if isinstance(provider, BlockingProvider):

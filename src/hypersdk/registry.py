@@ -9,6 +9,7 @@ from typing import TypeAlias
 
 import attrs
 
+from hypersdk._validation import shown
 from hypersdk.errors import ConfigurationError, PluginLoadError
 from hypersdk.models import ExportCapabilities, ProviderConfig, ProviderType
 from hypersdk.providers import BlockingProvider, Provider, as_async_provider
@@ -73,7 +74,7 @@ class Registry:
         with self._lock:
             if key in self._entries and not replace:
                 raise ConfigurationError(
-                    f"provider type {key!r} is already registered; "
+                    f"provider type {shown(key)} is already registered; "
                     "unregister it first or pass replace=True"
                 )
             self._entries[key] = _Entry(factory, capabilities)
@@ -81,16 +82,18 @@ class Registry:
 
     def unregister(self, provider_type: ProviderType | str) -> bool:
         """Remove ``provider_type``; return whether it was registered."""
+        key = _checked_type(provider_type)
         with self._lock:
-            removed = self._entries.pop(ProviderType(provider_type), None) is not None
+            removed = self._entries.pop(key, None) is not None
         if removed:
             _log.debug("unregistered provider type %r", provider_type)
         return removed
 
     def is_registered(self, provider_type: ProviderType | str) -> bool:
         """Return whether ``provider_type`` has a factory."""
+        key = _checked_type(provider_type)
         with self._lock:
-            return ProviderType(provider_type) in self._entries
+            return key in self._entries
 
     def list_providers(self) -> list[ProviderType]:
         """Return the registered types, sorted."""
@@ -118,13 +121,13 @@ class Registry:
             raise
         except Exception as exc:
             raise PluginLoadError(
-                f"the factory of provider type {key!r} failed: {type(exc).__name__}: {exc}",
+                f"the factory of provider type {shown(key)} failed: {type(exc).__name__}: {exc}",
                 provider=key,
                 operation="create",
             ) from exc
         if not isinstance(built, Provider | BlockingProvider):
             raise PluginLoadError(
-                f"the factory of provider type {key!r} returned {type(built).__name__}, "
+                f"the factory of provider type {shown(key)} returned {type(built).__name__}, "
                 "not a hypersdk.Provider or hypersdk.BlockingProvider",
                 provider=key,
                 operation="create",
@@ -151,7 +154,11 @@ class Registry:
             return len(self._entries)
 
     def __contains__(self, provider_type: object) -> bool:
-        return isinstance(provider_type, str) and self.is_registered(provider_type)
+        return (
+            isinstance(provider_type, str)
+            and bool(provider_type.strip())
+            and self.is_registered(provider_type)
+        )
 
     def __repr__(self) -> str:
         return f"Registry({self.list_providers()!r})"
@@ -163,7 +170,7 @@ class Registry:
                 return entry
             known = ", ".join(sorted(self._entries)) or "none"
         raise ConfigurationError(
-            f"unknown provider type {key!r}; registered types: {known}. "
+            f"unknown provider type {shown(key)}; registered types: {known}. "
             "Install or load the plugin that provides it."
         )
 
@@ -171,6 +178,6 @@ class Registry:
 def _checked_type(provider_type: object) -> ProviderType:
     if not isinstance(provider_type, str) or not provider_type.strip():
         raise ConfigurationError(
-            f"provider_type: must be a non-empty string, got {provider_type!r}"
+            f"provider_type: must be a non-empty string, got {shown(provider_type)}"
         )
     return ProviderType(provider_type)

@@ -4,10 +4,16 @@ The wire form is JSON-friendly: datetimes are ISO 8601 strings with an offset, p
 strings, durations (``ExportResult.duration``) are seconds as a float, tuples become
 lists and read-only mappings become dicts.
 
-Secrets (``ProviderConfig.password`` and secret-looking ``metadata`` keys such as
-``token``) are written as ``"**********"`` unless you ask for
-``reveal_secrets=True``; reading the mask back in is refused rather than silently
-storing ``**********`` as a password.
+Secrets (``ProviderConfig.password``, secret-looking ``metadata`` keys such as
+``token``, and the userinfo and query of ``endpoint``) are written as ``"**********"``
+unless you ask for ``reveal_secrets=True``; reading the mask back in is refused rather
+than silently storing ``**********`` as a password.
+
+Reading goes through each model's constructor with the document's own values, so a
+document is held to exactly the validators a caller is: the structure hooks below only
+check the JSON type and leave conversion (``str`` to ``Path``, ``str`` to ``Secret``) to
+the model. Hostile documents (nesting deeper than the interpreter's stack, integers of
+thousands of digits) are a :class:`~hypersdk.ConfigurationError` like any other.
 
 cattrs is imported on first use so ``import hypersdk`` stays cheap.
 """
@@ -15,10 +21,13 @@ cattrs is imported on first use so ``import hypersdk`` stays cheap.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hypersdk import _validation as v
+from hypersdk._redact import mask_url
 from hypersdk.errors import ConfigurationError
 from hypersdk.models import _MASK, ProviderConfig, Secret, _looks_secret
 
@@ -48,13 +57,13 @@ def _structure_duration(value: object, _: type) -> timedelta:
     return timedelta(seconds=value)
 
 
-def _structure_path(value: object, _: type) -> Path:
+def _structure_path(value: object, _: type) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"expected a path string, got {type(value).__name__}")
-    return Path(value)
+    return value  # the model's converter turns it into a Path, refusing "" and NUL
 
 
-def _structure_secret(value: object, _: type) -> Secret:
+def _structure_secret(value: object, _: type) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     if value == _MASK:
@@ -62,7 +71,7 @@ def _structure_secret(value: object, _: type) -> Secret:
             "this is a masked secret written by to_dict(); "
             "supply the real value (to_dict(..., reveal_secrets=True) keeps it)"
         )
-    return Secret(value)
+    return value  # the model's converter wraps it ("" means no secret, as in the constructor)
 
 
 def _structure_str(value: object, _: type) -> str:
@@ -81,7 +90,7 @@ def _structure_int(value: object, _: type) -> int:
 def _structure_float(value: object, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)
+    return value  # float(10**400) would raise OverflowError; the validator bounds it
 
 
 def _structure_bool(value: object, _: type) -> bool:
@@ -114,6 +123,7 @@ def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
 
     def masked_config(config: ProviderConfig) -> dict[str, Any]:
         data: dict[str, Any] = plain_config(config)
+        data["endpoint"] = mask_url(data["endpoint"])
         data["metadata"] = {
             key: _MASK if _looks_secret(key) else value for key, value in data["metadata"].items()
         }
@@ -156,8 +166,18 @@ def from_dict(cls: type[_T], data: object) -> _T:
         ConfigurationError: listing every bad field with its path, for example
             ``"VMInfo: 2 invalid fields: $.memory_mb: expected an integer, got str; ..."``.
     """
+    import attrs
     import cattrs
 
+    checked: object = cls  # callers may pass anything at run time
+    if not (isinstance(checked, type) and attrs.has(checked)):
+        raise ConfigurationError(
+            f"from_dict: cls must be a hypersdk model class, got {v.shown(cls)}"
+        )
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"{cls.__name__}: expected a mapping of fields, got {type(data).__name__}"
+        )
     masking, _ = _converters()
     try:
         result = masking.structure(data, cls)
@@ -171,10 +191,24 @@ def from_dict(cls: type[_T], data: object) -> _T:
     except ConfigurationError as exc:
         # A model validator rejected a value after every field had the right type.
         raise ConfigurationError(f"{cls.__name__}: {exc}") from None
-    except (TypeError, ValueError, AttributeError) as exc:
+    except RecursionError:
+        raise ConfigurationError(
+            f"{cls.__name__}: invalid data: nested too deeply to read"
+        ) from None
+    except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ConfigurationError(f"{cls.__name__}: invalid data: {exc}") from None
+    except Exception as exc:  # a hostile object inside the data raised on being read
+        raise ConfigurationError(
+            f"{cls.__name__}: invalid data: reading it raised {type(exc).__name__}"
+        ) from None
     if isinstance(result, ProviderConfig):
         masked = sorted(key for key, value in result.metadata.items() if value == _MASK)
+        if _MASK in result.endpoint:
+            raise ConfigurationError(
+                "ProviderConfig: 1 invalid field: $.endpoint: its credentials or query were "
+                "masked by to_dict(); supply the real endpoint "
+                "(to_dict(..., reveal_secrets=True) keeps it)"
+            )
         if masked:
             raise ConfigurationError(
                 f"ProviderConfig: 1 invalid field: $.metadata.{masked[0]}: this is a masked "
@@ -190,16 +224,26 @@ def _describe(exc: BaseException, type_: type | None) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+        # Keys of a hostile document need not be strings (or sortable with each other).
+        return f"unknown field(s) {', '.join(sorted(v.shown(key) for key in exc.extra_fields))}"
     if isinstance(exc, ConfigurationError):
         return str(exc)
     return str(exc) or type(exc).__name__
 
 
 def to_json(model: object, *, indent: int | None = None, reveal_secrets: bool = False) -> str:
-    """Return :func:`to_dict` of ``model`` as a JSON string."""
+    """Return :func:`to_dict` of ``model`` as a JSON string.
+
+    Raises:
+        ConfigurationError: ``model`` is not a model, or ``indent`` is not None or 0-16.
+    """
     import json
 
+    checked: object = indent
+    if checked is not None and not (
+        isinstance(checked, int) and not isinstance(checked, bool) and 0 <= checked <= 16
+    ):
+        raise ConfigurationError(f"to_json: indent must be None or 0-16, got {v.shown(checked)}")
     return json.dumps(
         to_dict(model, reveal_secrets=reveal_secrets), indent=indent, ensure_ascii=False
     )
@@ -213,8 +257,17 @@ def from_json(cls: type[_T], text: str | bytes) -> _T:
     """
     import json
 
+    name = getattr(cls, "__name__", "from_json")
+    checked: object = text
+    if not isinstance(checked, str | bytes | bytearray):
+        raise ConfigurationError(
+            f"{name}: from_json needs a str or bytes document, got {type(checked).__name__}"
+        )
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{cls.__name__}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{name}: not valid JSON: nested too deeply to read") from None
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and an integer of more than 4,300 digits.
+        raise ConfigurationError(f"{name}: not valid JSON: {str(exc)[:200]}") from None
     return from_dict(cls, data)

@@ -21,11 +21,16 @@ __all__ = [
     "check_by_id",
 ]
 
-CONTRACT_VERSION: Final = 1
+CONTRACT_VERSION: Final = 2
 """The newest contract version this hypersdk checks.
 
-A check records the version that introduced it (:attr:`ContractCheck.since`). A plugin
-that pins ``contract_version`` sees checks newer than its pin as warnings until it opts in.
+A check records the version that introduced it (:attr:`ContractCheck.since`) and those
+that made it stricter (:attr:`ContractCheck.tightened_in`). A plugin that pins
+``contract_version`` sees what is newer than its pin as warnings until it opts in.
+
+Contract 2 serves ``mock_api`` on 127.0.0.1 for plugins whose HTTP is not httpx, blocks
+the network outside loopback (HTTP-MOCKED), and gives HTTP-TIMEOUTS and
+LIFECYCLE-DISCONNECT a form proven over the socket.
 """
 
 Area = Literal["suite", "identity", "lifecycle", "discovery", "faults", "export", "hygiene"]
@@ -53,7 +58,8 @@ class ContractCheck:
 
     ``rule`` is the one sentence a failure quotes; ``fix`` says what usually repairs it;
     ``requires`` names the capability without which the check is skipped; ``since`` is the
-    contract version that introduced it.
+    contract version that introduced it; ``tightened_in`` the later versions that made it
+    stricter (a plugin pinned below one sees what it added as warnings).
     """
 
     id: str
@@ -62,6 +68,7 @@ class ContractCheck:
     fix: str
     requires: Capability | None = None
     since: int = 1
+    tightened_in: tuple[int, ...] = ()
 
     @property
     def test_name(self) -> str:
@@ -77,8 +84,17 @@ def _check(
     *,
     requires: Capability | None = None,
     since: int = 1,
+    tightened_in: tuple[int, ...] = (),
 ) -> ContractCheck:
-    return ContractCheck(id=id, area=area, rule=rule, fix=fix, requires=requires, since=since)
+    return ContractCheck(
+        id=id,
+        area=area,
+        rule=rule,
+        fix=fix,
+        requires=requires,
+        since=since,
+        tightened_in=tightened_in,
+    )
 
 
 CONTRACT: Final[tuple[ContractCheck, ...]] = (
@@ -153,10 +169,11 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "LIFECYCLE-DISCONNECT",
         "lifecycle",
-        "disconnect() is idempotent, never raises, and closes every HTTP client the "
-        "provider opened.",
-        "await client.aclose() (or client.close()) in disconnect() and set the client to "
-        "None; return early when it already is.",
+        "disconnect() is idempotent, never raises, and closes every HTTP client (and every "
+        "connection) the provider opened.",
+        "await client.aclose() (or client.close(), requests.Session.close()) in disconnect() "
+        "and set the client to None; return early when it already is.",
+        tightened_in=(2,),
     ),
     # discovery --------------------------------------------------------------------------
     _check(
@@ -343,15 +360,20 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "HTTP-MOCKED",
         "hygiene",
-        "Every request the provider makes is served by a route of mock_api.",
-        "Point the provider at the config's endpoint only, and mock every endpoint it "
-        "calls in mock_api.",
+        "Every request the provider makes is served by a route of mock_api, and no "
+        "connection leaves 127.0.0.1.",
+        "Point the provider at the config's endpoint only (cloud.loopback_url(...) for a "
+        "client that is not httpx), and mock every endpoint it calls in mock_api.",
+        tightened_in=(2,),
     ),
     _check(
         "HTTP-TIMEOUTS",
         "hygiene",
-        "Every request carries finite connect, read, write and pool timeouts.",
-        "Create the client with httpx.Timeout(config.timeout or a default), never None.",
+        "Every request carries finite connect, read, write and pool timeouts; over the "
+        "socket, a silent server is given up on within ProviderConfig.timeout.",
+        "Create the client with httpx.Timeout(config.timeout or a default), never None; "
+        "with another client pass timeout=config.timeout to every request.",
+        tightened_in=(2,),
     ),
     _check(
         "CONCURRENT-CALLS",

@@ -25,7 +25,7 @@ import contextlib
 import http.server
 import ipaddress
 import re
-import select
+import selectors
 import socket
 import struct
 import threading
@@ -249,39 +249,50 @@ class LoopbackNetwork:
     # --- serving -------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            with self._lock:
-                sockets = [listener.sock for listener in self._listeners.values()]
-            try:
-                readable, _, _ = select.select([self._wake_r, *sockets], [], [])
-            except (OSError, ValueError):
-                return  # a listener closed under us: we are closing
-            for ready in readable:
-                if ready is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(64)
-                    continue
-                try:
-                    connection, address = ready.accept()
-                except (BlockingIOError, OSError):
-                    continue
-                connection.setblocking(True)
-                # Headers and body go out in separate writes: without this, Nagle and the
-                # client's delayed ACK add 40 ms to every answer.
-                with contextlib.suppress(OSError):
-                    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with selectors.DefaultSelector() as selector:  # no FD_SETSIZE limit, unlike select()
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            watched: set[socket.socket] = set()
+            while not self._closing.is_set():
                 with self._lock:
-                    listener = self._by_port.get(ready.getsockname()[1])
-                    if listener is None or self._closing.is_set():
-                        connection.close()
+                    for listener in self._listeners.values():
+                        if listener.sock not in watched:
+                            selector.register(listener.sock, selectors.EVENT_READ)
+                            watched.add(listener.sock)
+                try:
+                    events = selector.select()
+                except (OSError, ValueError):
+                    return  # a listener closed under us: we are closing
+                for key, _ in events:
+                    ready = key.fileobj
+                    if ready is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(64)
                         continue
-                    self._connections.add(connection)
-                threading.Thread(
-                    target=self._handle,
-                    args=(connection, address, listener),
-                    name="hypersdk-loopback-connection",
-                    daemon=True,
-                ).start()
+                    assert isinstance(ready, socket.socket)
+                    self._accept(ready)
+
+    def _accept(self, ready: socket.socket) -> None:
+        try:
+            connection, address = ready.accept()
+        except OSError:  # BlockingIOError included: another wake-up took it
+            return
+        connection.setblocking(True)
+        # Headers and body go out in separate writes: without this, Nagle and the
+        # client's delayed ACK add 40 ms to every answer.
+        with contextlib.suppress(OSError):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            listener = self._by_port.get(ready.getsockname()[1])
+            if listener is None or self._closing.is_set():
+                connection.close()
+                return
+            self._connections.add(connection)
+        threading.Thread(
+            target=self._handle,
+            args=(connection, address, listener),
+            name="hypersdk-loopback-connection",
+            daemon=True,
+        ).start()
 
     def _handle(self, connection: socket.socket, address: object, listener: _Listener) -> None:
         try:
@@ -347,24 +358,27 @@ class LoopbackNetwork:
         """Say nothing until the client hangs up, ``seconds`` pass or the network closes."""
         started = time.monotonic()
         deadline = started + seconds
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return time.monotonic() - started, "cap"
-            try:
-                readable, _, _ = select.select([connection, self._wake_r], [], [], left)
-            except (OSError, ValueError):
-                return time.monotonic() - started, "closing"
-            if self._closing.is_set():
-                return time.monotonic() - started, "closing"
-            if connection in readable:
+        with selectors.DefaultSelector() as selector:
+            selector.register(connection, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return time.monotonic() - started, "cap"
                 try:
-                    peeked = connection.recv(1, socket.MSG_PEEK)
-                except OSError:
-                    peeked = b""
-                if not peeked:
-                    return time.monotonic() - started, "client"
-                time.sleep(0.01)  # the client sent more: keep ignoring it
+                    events = selector.select(left)
+                except (OSError, ValueError):
+                    return time.monotonic() - started, "closing"
+                if self._closing.is_set():
+                    return time.monotonic() - started, "closing"
+                if any(key.fileobj is connection for key, _ in events):
+                    try:
+                        peeked = connection.recv(1, socket.MSG_PEEK)
+                    except OSError:
+                        peeked = b""
+                    if not peeked:
+                        return time.monotonic() - started, "client"
+                    time.sleep(0.01)  # the client sent more: keep ignoring it
 
 
 def _route_hosts(routes: Iterable[respx.Route]) -> Iterator[str]:

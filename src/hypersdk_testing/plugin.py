@@ -114,7 +114,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             area = check.area
             print(f"\n[{area}]")
         needs = f" (needs {check.requires})" if check.requires else ""
-        print(f"  {check.id:<26} {check.rule}{needs}")
+        changed = [check.since] if check.since > 1 else []
+        changed += list(check.tightened_in)
+        since = f" [contract {', '.join(map(str, changed))}]" if changed else ""
+        print(f"  {check.id:<26} {check.rule}{needs}{since}")
     print("\nDetails and fixes: docs/conformance.md")
     return 0
 
@@ -174,13 +177,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Turn a violation of a check newer than the plugin's pin into a warning."""
+    """Turn a violation newer than the plugin's pin into a warning.
+
+    Newer either as a whole check (``ContractCheck.since``, decided before the run) or as
+    a rule a later contract tightened (``ContractViolation.since``).
+    """
+    from hypersdk_testing._failure import ContractViolation
+
     action = item.stash.get(_DECISION, (Action.RUN, ""))[0]
-    if action is not Action.WARN:
-        return (yield)
+    pinned = getattr(getattr(item, "cls", None), "contract_version", None)
     try:
         return (yield)
+    except ContractViolation as exc:
+        newer = type(pinned) is int and exc.since > pinned
+        if action is not Action.WARN and not newer:
+            raise
+        item.stash[_WARNING] = str(exc)
+        return None
     except AssertionError as exc:
+        if action is not Action.WARN:
+            raise
         item.stash[_WARNING] = str(exc)
         return None
 

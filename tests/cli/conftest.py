@@ -114,10 +114,13 @@ PLUGIN = textwrap.dedent(
 
 class _DiskHandler(BaseHTTPRequestHandler):
     delay = 0.0  # seconds between chunks; the SIGINT test slows the server down
+    extra_headers: dict[str, str] = {}  # noqa: RUF012  (the redaction test sets cookies)
 
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(len(DISK)))
+        for name, value in type(self).extra_headers.items():
+            self.send_header(name, value)
         self.end_headers()
         for start in range(0, len(DISK), 4096):
             try:
@@ -167,7 +170,7 @@ def hypersdk_script() -> Path:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> Iterator[CliEnv]:
-    handler = type("Handler", (_DiskHandler,), {"delay": 0.0})
+    handler = type("Handler", (_DiskHandler,), {"delay": 0.0, "extra_headers": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

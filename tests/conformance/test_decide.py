@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from hypersdk import ExportCapabilities
-from hypersdk_testing import CONTRACT, Action, check_by_id, decide
+from hypersdk_testing import CONTRACT, CONTRACT_VERSION, Action, check_by_id, decide
 
 EXPORTING = ExportCapabilities(supported_formats=("raw",), supports_streaming=True)
 
@@ -93,7 +93,7 @@ def test_a_check_newer_than_the_pin_warns() -> None:
     assert decide(newer, capabilities=EXPORTING, exclusions={}, current_version=3)[0] is Action.RUN
 
 
-@pytest.mark.parametrize("pin", [0, 2, "1", 1.0, True])
+@pytest.mark.parametrize("pin", [0, CONTRACT_VERSION + 1, "1", 1.0, True])
 def test_a_pin_this_hypersdk_does_not_know_is_an_error(pin: object) -> None:
     action, reason = decide(
         check_by_id("LIST-COMPLETE"), capabilities=EXPORTING, exclusions={}, pinned_version=pin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypersdk_testing import CONTRACT
 from tests.conformance import blocking_provider, reference_provider
-from tests.conformance.reference_suite import RefcloudConformance, RequestsRefcloudConformance
+from tests.conformance.reference_suite import RefcloudConformance
 from tests.conformance.variants import plugin_module
 
 
@@ -16,10 +16,6 @@ class TestBlockingReferenceProvider(RefcloudConformance):
     """The same contract against a BlockingProvider, driven through worker threads."""
 
     plugin = blocking_provider
-
-
-class TestRequestsReferenceProvider(RequestsRefcloudConformance):
-    """The whole contract against a BlockingProvider over requests, through the socket path."""
 
 
 class TestToolkitExports(RefcloudConformance):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.lowlevel
 import attrs
 import httpx
+import requests
 
 from hypersdk import (
     AuthenticationError,
@@ -33,10 +34,11 @@ from hypersdk import (
     VMInfo,
     VMNotFoundError,
 )
-from tests.conformance import blocking_provider, reference_provider
+from tests.conformance import blocking_provider, reference_provider, requests_provider
 from tests.conformance.blocking_provider import BlockingRefcloud
 from tests.conformance.reference_provider import RefcloudProvider
-from tests.conformance.reference_suite import RefcloudConformance
+from tests.conformance.reference_suite import RefcloudConformance, RequestsRefcloudConformance
+from tests.conformance.requests_provider import RequestsRefcloud
 
 if TYPE_CHECKING:
     import logging
@@ -407,7 +409,92 @@ class BlockingIgnoresDeadline(BlockingRefcloud):
         return self._timeout
 
 
-VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]] = {
+# --- the requests reference, broken one seam at a time (one variant per area at least) ---
+
+
+class RequestsWrongType(RequestsRefcloud):
+    """Reports a type other than PLUGIN_INFO.provider_type."""
+
+    @property
+    def type(self) -> ProviderType:
+        return ProviderType("refcloud-requests")
+
+
+class RequestsLeaksSession(RequestsRefcloud):
+    """Keeps its requests.Session for the next connect() instead of closing it."""
+
+    _spare: requests.Session | None = None
+
+    def disconnect(self) -> None:
+        if self._session is not None:
+            self._spare = self._session
+        self._session = None
+
+
+class RequestsDropsLastPage(RequestsRefcloud):
+    """Stops one page early."""
+
+    def _next_page(self, current: int, body: dict[str, object]) -> int | None:
+        following = super()._next_page(current, body)
+        total, machines = body.get("total"), body.get("machines")
+        if following is None or not isinstance(total, int) or not isinstance(machines, list):
+            return following
+        return following if (following * len(machines)) < total else None
+
+
+class RequestsIgnoresRetryAfter(RequestsRefcloud):
+    """Retries a 429 after its own short backoff."""
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if isinstance(error, RateLimitError) and attempt < self.max_attempts:
+            return 0.01
+        return super()._retry_delay(error, attempt, idempotent=idempotent)
+
+
+class RequestsIgnoresDeadline(RequestsRefcloud):
+    """Gives every request the full config timeout, whatever deadline the caller set."""
+
+    def _timeouts(self) -> tuple[float, float]:
+        return self._timeout, self._timeout
+
+
+class RequestsNoResume(RequestsRefcloud):
+    """Downloads once: a dropped connection fails the export."""
+
+    def _download_retry(self) -> Any:
+        from hypersdk.export import RetryPolicy
+
+        return RetryPolicy(attempts=1, max_resumes=0, wait_initial=0.0, wait_jitter=0.0)
+
+
+class RequestsIgnoresCancellation(RequestsRefcloud):
+    """Never calls check_cancelled() while downloading."""
+
+    def _checkpoint(self) -> None:
+        pass
+
+
+class RequestsNoTimeout(RequestsRefcloud):
+    """Sends every request with requests' default: no timeout at all."""
+
+    def _timeouts(self) -> Any:
+        return None
+
+
+class RequestsCallsRealHost(RequestsRefcloud):
+    """Also fetches regions from the production host, whatever the endpoint says."""
+
+    def validate_credentials(self) -> None:
+        super().validate_credentials()
+        with contextlib.suppress(requests.RequestException):
+            self._require("validate_credentials").get(
+                "https://api.refcloud.example/v1/regions", timeout=30
+            )
+
+
+ProviderClass = type[RefcloudProvider] | type[BlockingRefcloud] | type[RequestsRefcloud]
+
+VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "drops_last_page": (DropsLastPage, "LIST-COMPLETE"),
     "naive_datetimes": (NaiveDatetimes, "LIST-COMPLETE"),
     "resumes_from_stale_cursor": (ResumesFromStaleCursor, "LIST-STABLE"),
@@ -447,13 +534,22 @@ VARIANTS: dict[str, tuple[type[RefcloudProvider] | type[BlockingRefcloud], str]]
     "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),
     "blocking_ignores_cancellation": (BlockingIgnoresCancellation, "EXPORT-CANCEL"),
     "blocking_ignores_deadline": (BlockingIgnoresDeadline, "FAULT-DEADLINE"),
+    "requests_wrong_type": (RequestsWrongType, "IDENTITY-TYPE"),
+    "requests_leaks_session": (RequestsLeaksSession, "LIFECYCLE-DISCONNECT"),
+    "requests_drops_last_page": (RequestsDropsLastPage, "LIST-COMPLETE"),
+    "requests_ignores_retry_after": (RequestsIgnoresRetryAfter, "FAULT-RATE-LIMIT"),
+    "requests_ignores_deadline": (RequestsIgnoresDeadline, "FAULT-DEADLINE"),
+    "requests_no_resume": (RequestsNoResume, "EXPORT-RESUME"),
+    "requests_ignores_cancellation": (RequestsIgnoresCancellation, "EXPORT-CANCEL"),
+    "requests_no_timeout": (RequestsNoTimeout, "HTTP-TIMEOUTS"),
+    "requests_calls_real_host": (RequestsCallsRealHost, "HTTP-MOCKED"),
 }
 """Variant name -> (provider class, the check ID that must fail for it)."""
 
 
 def plugin_module(
     name: str,
-    provider: type[RefcloudProvider] | type[BlockingRefcloud] = RefcloudProvider,
+    provider: ProviderClass = RefcloudProvider,
     info: PluginMetadata | None = None,
 ) -> types.ModuleType:
     """A plugin module (PLUGIN_INFO + new_provider) whose provider is ``provider``."""
@@ -463,8 +559,12 @@ def plugin_module(
         return provider(config, logger)
 
     if info is None:
-        blocking = issubclass(provider, BlockingRefcloud)
-        info = (blocking_provider if blocking else reference_provider).PLUGIN_INFO
+        if issubclass(provider, RequestsRefcloud):
+            info = requests_provider.PLUGIN_INFO
+        elif issubclass(provider, BlockingRefcloud):
+            info = blocking_provider.PLUGIN_INFO
+        else:
+            info = reference_provider.PLUGIN_INFO
     module.PLUGIN_INFO = info  # type: ignore[attr-defined]
     module.new_provider = new_provider  # type: ignore[attr-defined]
     return module
@@ -482,4 +582,6 @@ def conformance_class(name: str, **knobs: Any) -> type[RefcloudConformance]:
         provider = RefcloudProvider if name == "reference" else VARIANTS[name][0]
         module = plugin_module(name, provider, info)
     attributes: dict[str, Any] = {"plugin": module, **knobs}
-    return type(f"Test_{name}", (RefcloudConformance,), attributes)
+    over_socket = name != "reference" and issubclass(VARIANTS[name][0], RequestsRefcloud)
+    base = RequestsRefcloudConformance if over_socket else RefcloudConformance
+    return type(f"Test_{name}", (base,), attributes)

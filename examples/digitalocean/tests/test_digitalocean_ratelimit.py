@@ -340,9 +340,9 @@ async def test_by_default_25_pages_after_the_first_go_out_at_once(
         assert len(await provider.list_vms()) == 30
     # Page 1 alone (the guard), then pages 2..30 and the GPU listing, 25 at once.
     assert api.started[1] - api.started[0] >= 0.05
+    # 25 in flight at once is the wave; counting by start time instead would depend on
+    # how busy the machine is.
     assert api.max_in_flight == 25
-    first_wave = [t for t in api.started[1:] if t < api.started[1] + 0.04]
-    assert len(first_wave) == 25
 
 
 @pytest.mark.anyio

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -12,8 +11,11 @@ import attrs
 import cyclopts
 from cyclopts import App, Parameter
 
+from hypersdk._redact import redact_text, redact_urls
 from hypersdk._version import __version__
 from hypersdk.cli import _exit, _jobs, _render
+from hypersdk.cli._logging import configured_logging
+from hypersdk.cli._new_plugin import new_plugin
 from hypersdk.cli._runner import Interrupted, run_interruptible
 from hypersdk.cli._settings import Settings, load_settings
 from hypersdk.errors import ConfigurationError, HyperSDKError
@@ -40,6 +42,7 @@ jobs_app = App(name="jobs", help="Fleet export plans: status, resume, retry.")
 app.command(plugins_app)
 app.command(vms_app)
 app.command(jobs_app)
+app.command(new_plugin, name="new-plugin")
 
 
 @Parameter(name="*")
@@ -57,8 +60,7 @@ _DEFAULT_COMMON = Common()
 
 
 def _settings(common: Common) -> Settings:
-    if common.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    # --debug logging is configured by main() for the whole run (redacted, see _logging).
     return load_settings(common.config)
 
 
@@ -565,6 +567,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hypersdk`` command; return its exit code (see ``hypersdk.cli._exit``)."""
     tokens = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in tokens
+    with configured_logging(debug=debug):
+        return _run(tokens, debug=debug)
+
+
+def _run(tokens: list[str], *, debug: bool) -> int:
     try:
         result = app(tokens, result_action="return_value", exit_on_error=False, print_error=False)
     except cyclopts.CycloptsError as exc:
@@ -578,18 +585,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit.INTERRUPTED
     except HyperSDKError as exc:
         if debug:
-            traceback.print_exc()
-        sys.stderr.write(f"hypersdk: error: {_one_line(str(exc))}\n")
+            _print_traceback()
+        sys.stderr.write(f"hypersdk: error: {redact_urls(_one_line(str(exc)))}\n")
         return _exit.exit_code_for(exc)
     except Exception as exc:  # a bug: say so, briefly, unless asked for details
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         sys.stderr.write(
-            f"hypersdk: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+            f"hypersdk: internal error: {type(exc).__name__}: {redact_text(_one_line(str(exc)))} "
             "(run with --debug for the traceback)\n"
         )
         return _exit.INTERNAL
     return result if isinstance(result, int) else _exit.OK
+
+
+def _print_traceback() -> None:
+    # A traceback quotes exception messages, and httpx's carry the full URL.
+    sys.stderr.write(redact_text(traceback.format_exc()))
 
 
 def _one_line(text: str) -> str:

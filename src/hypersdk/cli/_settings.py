@@ -18,14 +18,18 @@ file named explicitly is an error.
     timeout = 30
 
 Secrets are never stored in the file in plain text: a key that looks secret (``password``,
-``token``, ``api_key``...) is refused with a hint to use ``<key>_env`` instead, which names
-the environment variable to read. ``password_env`` fills ``ProviderConfig.password``; any
-other ``<key>_env`` fills ``metadata[<key>]``.
+``token``, ``api_key``, ``Authorization``...) is refused at any depth, with a hint to use
+``<key>_env`` instead, which names the environment variable to read. ``password_env``
+fills ``ProviderConfig.password``; any other ``<key>_env`` fills ``metadata[<key>]``.
+A ``*_env`` value that is not an environment variable name (a token pasted there by
+mistake) is refused without being echoed. Provider settings are strings, numbers or
+booleans; ``metadata`` is a table of strings.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +47,60 @@ _PROVIDER_FIELDS: Final = frozenset(
     {"endpoint", "host", "port", "username", "region", "insecure", "timeout", "metadata"}
 )
 _PLUGIN_KEYS: Final = frozenset({"directories", "enabled", "disabled"})
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names shown back in messages: upper case and short, as environment variables are
+# by convention. Anything else may be a token pasted into a *_env key by mistake.
+_CONVENTIONAL_ENV_NAME: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,39}")
+
+
+def _kind(value: object) -> str:
+    # What a TOML value is, for messages that must not echo the value itself.
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _secret_paths(table: Mapping[str, Any]) -> list[str]:
+    """Dotted paths of every secret-looking key in ``table``, at any depth.
+
+    Top-level ``<key>_env`` keys are how secrets are named, so they are not secrets.
+    Iterative, so a deeply nested document cannot exhaust the stack.
+    """
+    found: list[str] = []
+    pending: list[tuple[str, object]] = [
+        (key, value) for key, value in table.items() if not key.endswith("_env")
+    ]
+    while pending:
+        path, value = pending.pop()
+        name = path.rpartition(".")[2]
+        if path == "password" or (path not in _PROVIDER_FIELDS and _looks_secret(name)):
+            found.append(path)
+            continue
+        if isinstance(value, dict):
+            pending.extend((f"{path}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return sorted(found)
+
+
+def _refuse_plain_secrets(where: str, table: Mapping[str, Any]) -> None:
+    paths = _secret_paths(table)
+    if not paths:
+        return
+    path = paths[0]
+    more = f" (and {len(paths) - 1} more: {', '.join(paths[1:])})" if len(paths) > 1 else ""
+    hint = (
+        f'remove it and set {path}_env = "SOME_VARIABLE" instead'
+        if "." not in path and "[" not in path
+        else f"remove it, export it as an environment variable and name that with a "
+        f'top-level {path.rpartition(".")[2]}_env = "SOME_VARIABLE"'
+    )
+    raise ConfigurationError(
+        f"{where}: {path} looks like a secret and secrets are not stored in plain text{more}; "
+        + hint
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +118,10 @@ class Settings:
 
     source: Path | None = None
     plugins: PluginSection = PluginSection()
-    providers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    # The raw tables are only ever shown by name: they are checked per provider.
+    providers: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, repr=lambda tables: f"<tables for {', '.join(sorted(tables)) or 'none'}>"
+    )
 
     def provider_config(
         self, provider_type: str, environ: Mapping[str, str] | None = None
@@ -74,42 +135,56 @@ class Settings:
         env = os.environ if environ is None else environ
         table = dict(self.providers.get(provider_type, {}))
         where = f"[providers.{provider_type}]" + (f" in {self.source}" if self.source else "")
+        _refuse_plain_secrets(where, table)
         fields: dict[str, Any] = {"type": ProviderType(provider_type)}
         metadata: dict[str, str] = {}
         for key, value in table.items():
             if key.endswith("_env"):
                 target = key.removesuffix("_env")
-                if not isinstance(value, str) or not value:
+                if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+                    # Never echoed: a token pasted here by mistake is exactly what it holds.
                     raise ConfigurationError(
-                        f"{where}: {key} must name an environment variable, got {value!r}"
+                        f"{where}: {key} must name an environment variable (letters, digits "
+                        f"and _, such as {target.upper() or 'SOME'}_VARIABLE), got "
+                        f"{_kind(value) if not isinstance(value, str) else 'something else'} "
+                        "(not shown: it may be the secret itself; put the secret in that "
+                        "variable, not in the file)"
                     )
                 secret = env.get(value)
-                if not secret:
+                if not secret and _CONVENTIONAL_ENV_NAME.fullmatch(value):
                     raise ConfigurationError(
                         f"{where}: {key} names the environment variable {value}, which is not "
                         f"set; export {value}=... before running hypersdk"
+                    )
+                if not secret:
+                    # A legal but unusual name (dop_v1_3f9a...) is likely a pasted token.
+                    raise ConfigurationError(
+                        f"{where}: {key} names an environment variable that is not set; the "
+                        "name is not shown because it does not look like one (it may be the "
+                        f"secret itself): use a name such as {target.upper() or 'SOME'}_VARIABLE"
                     )
                 if target == "password":
                     fields["password"] = secret
                 else:
                     metadata[target] = secret
-            elif key == "password" or (key not in _PROVIDER_FIELDS and _looks_secret(key)):
-                raise ConfigurationError(
-                    f"{where}: {key} looks like a secret and secrets are not stored in plain "
-                    f'text; remove it and set {key}_env = "SOME_VARIABLE" instead'
-                )
             elif key == "metadata":
                 if not isinstance(value, dict):
-                    raise ConfigurationError(f"{where}: metadata must be a table of strings")
-                for meta_key in value:
-                    if _looks_secret(meta_key):
+                    raise ConfigurationError(
+                        f"{where}: metadata must be a table of strings, got {_kind(value)}"
+                    )
+                for meta_key, item in value.items():
+                    if not isinstance(item, str):
                         raise ConfigurationError(
-                            f"{where}: metadata.{meta_key} looks like a secret; use "
-                            f'{meta_key}_env = "SOME_VARIABLE" instead'
+                            f"{where}: metadata.{meta_key} must be a string, got {_kind(item)}"
                         )
                 metadata.update(value)
             elif key in _PROVIDER_FIELDS:
                 fields[key] = value
+            elif isinstance(value, dict | list):
+                raise ConfigurationError(
+                    f"{where}: {key} must be a string, number or boolean (provider-specific "
+                    f"settings are flat), got {_kind(value)}"
+                )
             else:
                 # Unknown plain keys are provider-specific settings, as in ProviderConfig.
                 metadata[key] = value if isinstance(value, str) else str(value)
@@ -159,6 +234,10 @@ def load_settings(
         return Settings()
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConfigurationError(
+            f"cannot read configuration file {path}: nested too deeply"
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from None
     return _parse(document, path)
@@ -196,4 +275,7 @@ def _parse(document: dict[str, Any], path: Path) -> Settings:
     providers = document.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(t, dict) for t in providers.values()):
         raise ConfigurationError(f"{path}: providers must hold tables such as [providers.aws]")
+    # A plain secret anywhere in the file is refused, whichever provider the command uses.
+    for name, table in providers.items():
+        _refuse_plain_secrets(f"[providers.{name}] in {path}", table)
     return Settings(source=path, plugins=plugins, providers=providers)

@@ -45,6 +45,7 @@ from hypersdk.export._formats import (
     detect_file_format,
     detect_format,
 )
+from hypersdk.export._image import DiskImage
 from hypersdk.export._paths import DEFAULT_MAX_NAME_BYTES, export_file_path, safe_filename
 from hypersdk.export._progress import ProgressTracker
 from hypersdk.export._result import build_export_result, sha256_file
@@ -55,6 +56,7 @@ __all__ = [
     # the whole job
     "export_disk_image",
     "export_disk_image_blocking",
+    "DiskImage",
     # file names
     "safe_filename",
     "export_file_path",

@@ -1,34 +1,29 @@
-"""Streaming gzip and zstd compression of a finished file, async or blocking.
+"""Streaming compression of a finished file, async or blocking, with a codec of the table.
 
-Both forms run one blocking loop (:func:`_compress`) that writes to a part file taken the
-same way downloads take theirs (exclusive, locked, never through a link), so two
-compressions of one destination never share a part file.
+The algorithms, their suffixes and level ranges are the rows of ``hypersdk._codecs.CODECS``;
+nothing here names one. Both forms run one blocking loop (:func:`_compress`) that writes to
+a part file taken the same way downloads take theirs (exclusive, locked, never through a
+link), so two compressions of one destination never share a part file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 import attrs
 
+from hypersdk._codecs import CODECS, Codec, Compressor
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
 from hypersdk.export._checks import is_int_between
 from hypersdk.export._files import PartFile, os_error_message, write_all
 from hypersdk.export._progress import ProgressTracker
-
-if sys.version_info >= (3, 14):
-    from compression import zstd
-else:
-    from backports import zstd
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,29 +39,20 @@ __all__ = [
     "compress_file_blocking",
 ]
 
-COMPRESSION_ALGORITHMS: Final = ("zstd", "gzip")
+COMPRESSION_ALGORITHMS: Final = tuple(CODECS)
 """The algorithms :func:`compress_file` supports; the first is the toolkit's default."""
 
-# (lowest, highest, what 0 means) per algorithm: zstd's negative "fast" levels are left
-# out because ExportOptions only allows 0-22.
-_LEVELS: Final = {"gzip": (1, 9, 6), "zstd": (1, 22, 3)}
-_SUFFIXES: Final = {"gzip": "gz", "zstd": "zst"}
 _CHUNK: Final = 1 << 20
 _OPERATION: Final = "compress"
 
 
-class _Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
-def _algorithm(algorithm: str) -> str:
-    name = algorithm.casefold() if isinstance(algorithm, str) else ""  # type: ignore[redundant-expr]
-    if name not in _LEVELS:
+def _codec(algorithm: str) -> Codec:
+    codec = CODECS.get(algorithm.casefold()) if isinstance(algorithm, str) else None  # type: ignore[redundant-expr]
+    if codec is None:
         raise ConfigurationError(
             f"algorithm: must be one of {', '.join(COMPRESSION_ALGORITHMS)}, got {algorithm!r}"
         )
-    return name
+    return codec
 
 
 def compression_level(algorithm: str, level: int) -> int:
@@ -81,25 +67,22 @@ def compression_level(algorithm: str, level: int) -> int:
     Raises:
         ConfigurationError: unknown algorithm, or a level outside its range.
     """
-    name = _algorithm(algorithm)
-    low, high, default = _LEVELS[name]
+    codec = _codec(algorithm)
+    low, high = codec.lowest_level, codec.highest_level
     if not (is_int_between(level, 0, 0) or is_int_between(level, low, high)):
         raise ConfigurationError(
-            f"compression_level: {name} accepts 0 (default) or {low}-{high}, got {level!r}"
+            f"compression_level: {codec.name} accepts 0 (default) or {low}-{high}, got {level!r}"
         )
-    return level or default
+    return level or codec.default_level
 
 
 def compression_suffix(algorithm: str) -> str:
     """The file extension for ``algorithm``, without a dot: ``"gz"`` or ``"zst"``."""
-    return _SUFFIXES[_algorithm(algorithm)]
+    return _codec(algorithm).suffix
 
 
-def _compressor(algorithm: str, level: int) -> _Compressor:
-    if algorithm == "gzip":
-        # wbits 16 + 15 writes a gzip header and trailer, readable by gunzip.
-        return zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return zstd.ZstdCompressor(level=level)
+def _compressor(algorithm: str, level: int) -> Compressor:
+    return CODECS[algorithm].compressor(level)
 
 
 @attrs.frozen(kw_only=True)
@@ -136,7 +119,7 @@ def _job(
     overwrite: object,
     progress: object,
 ) -> _Job:
-    name = _algorithm(algorithm)  # type: ignore[arg-type]
+    name = _codec(algorithm).name  # type: ignore[arg-type]
     arg.reporter_or_none("progress", progress)
     return _Job(
         source=arg.path_argument("source", source),

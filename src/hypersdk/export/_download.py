@@ -23,14 +23,17 @@ server announced) *before* it is queued for writing, so a body longer than promi
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import http.client
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import anyio.to_thread
@@ -56,7 +59,7 @@ from hypersdk.export._retry import RetryPolicy
 from hypersdk.export._source import ByteSource, SourceResponse, UrllibSource
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
     from hypersdk.progress import ProgressReporter
 
@@ -71,8 +74,6 @@ DEFAULT_CHUNK_SIZE: Final = 1 << 20
 _QUEUE_DEPTH: Final = 4
 # writev accepts at most IOV_MAX (1024 on Linux) buffers; stay well below.
 _MAX_BATCH: Final = 256
-# Start writeback every 32 MiB so the final fsync does not flush a whole image at once.
-_FLUSH_BEHIND: Final = 32 << 20
 # Of an error response's body, this much is read for the message.
 _ERROR_BODY: Final = 4096
 _HAS_WRITEV: Final = hasattr(os, "writev")
@@ -173,16 +174,109 @@ def _write_all(fd: int, batch: list[bytes]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _start_writeback(fd: int, start: int, length: int) -> None:
-    """Ask the kernel to start writing these pages now, so the final fsync is short.
+class _WriteBehind:
+    """Write a download's pages back to disk while it streams, not all at the final fsync.
 
-    POSIX_FADV_DONTNEED makes Linux begin writeback of dirty pages without waiting for
-    it, and drop the pages once clean: the image does not push other data out of the
-    page cache. Elsewhere it is a harmless hint or unavailable.
+    Left alone, a fast transfer fills the page cache with a whole image and the final
+    fsync then writes it alone, with nothing else to overlap. Every ``window`` bytes
+    the writer thread instead starts writeback of the window just written and waits
+    for the one before it, so at most about two windows are dirty at any time and the
+    disk works while the network does. How, in order of preference:
+
+    ``sync_file_range``
+        Linux (through ctypes): ``SYNC_FILE_RANGE_WRITE`` on the new window starts its
+        writeback without waiting; ``WAIT_BEFORE | WRITE | WAIT_AFTER`` on the previous
+        one waits for it. It flushes no metadata and no disk cache, so it is no
+        durability promise: the final fsync still gives that.
+    ``fdatasync``
+        Elsewhere: a periodic ``os.fdatasync`` (or ``os.fsync``) of what is written.
+    ``fadvise``
+        ``POSIX_FADV_DONTNEED`` alone: Linux starts writeback but nothing waits for it
+        (what downloads did before; kept for the benchmark's comparison).
+    ``none``
+        Only the final fsync.
+
+    Clean windows are then dropped from the page cache (``POSIX_FADV_DONTNEED``), so an
+    image does not push everything else out of it. Any failure of a hint turns it off
+    for this file: write-behind is an optimisation and never a new way to fail; an
+    error the data would meet is reported by the final fsync.
     """
+
+    def __init__(self, fd: int, start: int, *, method: str | None = None) -> None:
+        self.fd = fd
+        self.method = method or _WRITEBACK
+        self.window = _WRITEBACK_WINDOW
+        self.started = start  # writeback has been started below this offset
+        self.previous: tuple[int, int] | None = None  # the window started, not yet waited
+        self.windows = 0  # windows handed to the kernel (tests check it is exercised)
+
+    def reset(self, start: int) -> None:
+        self.started, self.previous = start, None
+
+    def advance(self, offset: int) -> None:
+        """Called after each write with the new end of the file."""
+        if self.method == "none" or offset - self.started < self.window:
+            return
+        window = (self.started, offset - self.started)
+        try:
+            if self.method == "sync_file_range":
+                _sync_file_range(self.fd, *window, _SFR_WRITE)
+                if self.previous is not None:
+                    _sync_file_range(self.fd, *self.previous, _SFR_WAIT)
+                    _drop_cached(self.fd, *self.previous)
+                self.previous = window
+            elif self.method == "fadvise":
+                _drop_cached(self.fd, *window)  # starts writeback on Linux; never waits
+            else:
+                _fdatasync(self.fd)
+                _drop_cached(self.fd, *window)
+        except OSError:
+            self.method = "none"  # the final fsync reports what matters
+            return
+        self.started = offset
+        self.windows += 1
+
+
+def _fdatasync(fd: int) -> None:
+    (os.fdatasync if hasattr(os, "fdatasync") else os.fsync)(fd)
+
+
+def _drop_cached(fd: int, start: int, length: int) -> None:
     if _HAS_FADVISE:
         with contextlib.suppress(OSError):
             os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", function)
+
+
+_SYNC_FILE_RANGE: Final = _load_sync_file_range()
+# <linux/fs.h>: WAIT_BEFORE = 1, WRITE = 2, WAIT_AFTER = 4.
+_SFR_WRITE: Final = 2
+_SFR_WAIT: Final = 1 | 2 | 4
+
+
+def _sync_file_range(fd: int, start: int, length: int, flags: int) -> None:
+    if _SYNC_FILE_RANGE is None:
+        raise OSError(errno.ENOSYS, "sync_file_range is not available")
+    if _SYNC_FILE_RANGE(fd, start, length, flags) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+# Which write-behind the writer uses; the benchmark sets others to compare them.
+_WRITEBACK: str = "sync_file_range" if _SYNC_FILE_RANGE is not None else "fdatasync"
+# Bytes per write-behind window: at most about two windows of a download are dirty.
+_WRITEBACK_WINDOW: int = 32 << 20
 
 
 def _where(url: httpx.URL) -> str:
@@ -212,7 +306,7 @@ class _Core:
         self.digest = hashlib.sha256()
         self.offset = 0  # bytes in the part file (and hashed)
         self.received = 0  # bytes accepted from the current body, counted before writing
-        self._flushed = 0
+        self.behind = _WriteBehind(part.fd, 0)
         self.total: int | None = None  # full length the current response announces
         self.limit: int | None = None  # no more bytes than this may be written
         # What the first response said about the object: every resume must agree.
@@ -247,7 +341,8 @@ class _Core:
             self.restart("the partial file is larger than expected")
             return
         self.digest, self.offset = digest, size
-        self.reused = self._flushed = size
+        self.reused = size
+        self.behind.reset(size)
         logger.info("resuming %s from byte %d", self.part.path.name, size)
 
     def restart(self, reason: str | None) -> None:
@@ -258,7 +353,8 @@ class _Core:
         except OSError as exc:
             raise ExportError(os_error_message(exc, "truncate", self.part.path)) from None
         self.digest = hashlib.sha256()
-        self.offset = self.received = self._flushed = 0
+        self.offset = self.received = 0
+        self.behind.reset(0)
 
     # -- one request ---------------------------------------------------------------
 
@@ -398,9 +494,7 @@ class _Core:
                 operation=_OPERATION,
             ) from exc
         self.offset += sum(len(chunk) for chunk in batch)
-        if self.offset - self._flushed >= _FLUSH_BEHIND:
-            _start_writeback(self.part.fd, self._flushed, self.offset - self._flushed)
-            self._flushed = self.offset
+        self.behind.advance(self.offset)
         self.report()
 
     def report(self) -> None:

@@ -21,7 +21,7 @@ from hypersdk._http import httpx
 from hypersdk.errors import ConfigurationError
 from hypersdk.export import _arguments as arg
 from hypersdk.export._compress import (
-    _algorithm,
+    _codec,
     _Job,
     compress_fd,
     compression_level,
@@ -36,9 +36,9 @@ from hypersdk.export._download import (
     _fetch_blocking,
     _Settings,
     _settings,
-    _url_argument,
 )
 from hypersdk.export._formats import DISK_FORMATS
+from hypersdk.export._image import DiskImage
 from hypersdk.export._paths import export_file_path
 from hypersdk.export._progress import ProgressTracker
 from hypersdk.export._result import build_export_result
@@ -88,7 +88,7 @@ def _plan(
     started = time.monotonic()
     if not isinstance(options, ExportOptions):
         raise ConfigurationError(f"options: must be an ExportOptions, got {type(options).__name__}")
-    name = _algorithm(algorithm)  # type: ignore[arg-type]
+    name = _codec(algorithm).name  # type: ignore[arg-type]
     level = compression_level(name, options.compression_level) if options.compress else 0
     # The model's own validators judge the identifying fields, before any file exists.
     ExportResult(
@@ -184,7 +184,7 @@ def _finish(
 
 async def export_disk_image(
     client: httpx.AsyncClient,
-    url: str | httpx.URL,
+    url: DiskImage | str | httpx.URL,
     options: ExportOptions,
     *,
     provider: str,
@@ -221,23 +221,30 @@ async def export_disk_image(
     ...     return await export_disk_image(self._client, url, options, provider=self.type,
     ...                                    vm_id=vm.id, vm_name=vm.name, progress=progress)
 
+    ``url`` may be a :class:`DiskImage`, which names the image's URL, headers and
+    expected size and digest in one value; those four are then not passed beside it::
+
+        image = DiskImage(url, headers=auth, expected_size=vm.disk_bytes)
+        await export_disk_image(client, image, options, provider=..., vm_id=..., vm_name=...)
+
     Raises the errors of :func:`download` and :func:`compress_file`; on any failure or
     cancellation nothing is left in ``output_path`` (except the part file with
     ``keep_partial=True``, which a later call with the same name resumes).
     """
-    target = _url_argument(url)
+    image = _disk_image(
+        url, headers=headers, expected_sha256=expected_sha256, expected_size=expected_size
+    )
     if not isinstance(client, httpx.AsyncClient):
         raise ConfigurationError(
             f"client: must be an httpx.AsyncClient, got {type(client).__name__}"
         )
-    extra = arg.headers_or_none("headers", headers)
     plan = _plan(
         options,
         provider=provider,
         vm_id=vm_id,
         vm_name=vm_name,
-        expected_sha256=expected_sha256,
-        expected_size=expected_size,
+        expected_sha256=image.expected_sha256,
+        expected_size=image.expected_size,
         algorithm=algorithm,
         overwrite=overwrite,
         keep_partial=keep_partial,
@@ -247,7 +254,11 @@ async def export_disk_image(
     )
     tracker = ProgressTracker(progress)
     core = await _fetch_async(
-        client, target, plan.settings, extra, _section(tracker, plan.download_share())
+        client,
+        image.url,
+        plan.settings,
+        dict(image.headers),
+        _section(tracker, plan.download_share()),
     )
     try:
         return await anyio.to_thread.run_sync(
@@ -256,6 +267,37 @@ async def export_disk_image(
     except BaseException:
         core.part.discard()
         raise
+
+
+def _disk_image(
+    url: object,
+    *,
+    headers: object,
+    expected_sha256: object,
+    expected_size: object,
+) -> DiskImage:
+    """``url`` as a :class:`DiskImage`, built from the loose keywords when it is not one."""
+    if not isinstance(url, DiskImage):
+        return DiskImage(
+            url,
+            headers=headers,
+            expected_size=expected_size,
+            expected_sha256=expected_sha256,
+        )
+    beside = [
+        name
+        for name, value in (
+            ("headers", headers),
+            ("expected_sha256", expected_sha256),
+            ("expected_size", expected_size),
+        )
+        if value is not None
+    ]
+    if beside:
+        raise ConfigurationError(
+            f"{beside[0]}: the DiskImage already says it; pass it in the DiskImage, not beside it"
+        )
+    return url
 
 
 def export_disk_image_blocking(

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from hypersdk._validation import shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export._checks import is_int_between
 
@@ -53,12 +54,21 @@ def _cut_to_bytes(text: str, limit: int) -> str:
     return encoded[:limit].decode("utf-8", errors="ignore")
 
 
+def _fit(text: str, limit: int) -> str:
+    # Cutting can expose a trailing dot or space, or leave a lone combining mark, so
+    # every cut is followed by the same tidying.
+    return unicodedata.normalize("NFC", _cut_to_bytes(text, limit)).rstrip(". ")
+
+
 def _check_suffix(suffix: str) -> str:
+    checked: object = suffix
+    if not isinstance(checked, str):
+        raise ConfigurationError(f"suffix: must be a string, got {type(checked).__name__}")
     suffix = suffix.lstrip(".")
     if suffix and not _SUFFIX.match(suffix):
         raise ConfigurationError(
             "suffix: must be letters, digits, '-' and '_' separated by dots (such as "
-            f"'qcow2' or 'qcow2.zst'), got {suffix!r}"
+            f"'qcow2' or 'qcow2.zst'), got {shown(suffix)}"
         )
     return suffix
 
@@ -84,26 +94,27 @@ def safe_filename(name: str, *, suffix: str = "", max_bytes: int = DEFAULT_MAX_N
         max_bytes: The longest allowed result in UTF-8 bytes, suffix included (32-255).
 
     Raises:
-        ConfigurationError: ``suffix`` or ``max_bytes`` is not acceptable.
+        ConfigurationError: ``name`` is not a string, or ``suffix`` or ``max_bytes`` is
+            not acceptable.
     """
+    checked: object = name
+    if not isinstance(checked, str):
+        raise ConfigurationError(f"name: must be a string, got {type(checked).__name__}")
     if not is_int_between(max_bytes, 32, 255):
-        raise ConfigurationError(f"max_bytes: must be an integer in 32-255, got {max_bytes!r}")
+        raise ConfigurationError(f"max_bytes: must be an integer in 32-255, got {shown(max_bytes)}")
     suffix = _check_suffix(suffix)
     if len(suffix) > 24:
-        raise ConfigurationError(f"suffix: must be at most 24 characters, got {suffix!r}")
+        raise ConfigurationError(f"suffix: must be at most 24 characters, got {shown(suffix)}")
     text = unicodedata.normalize("NFC", name)
     text = "".join(_clean_char(char) for char in text)
     text = " ".join(text.split(" ")).strip(". ")
     tail = f".{suffix}" if suffix else ""
-    text = _cut_to_bytes(text, max_bytes - len(tail.encode("utf-8")))
-    # Cutting can expose a trailing dot or space, or leave a lone combining mark.
-    text = unicodedata.normalize("NFC", text).rstrip(". ")
-    if not text:
-        text = _FALLBACK
+    limit = max_bytes - len(tail.encode("utf-8"))
+    text = _fit(text, limit) or _FALLBACK
     stem, dot, rest = text.partition(".")
     if stem.rstrip(" ").casefold() in _RESERVED:
         # Windows reserves "NUL" whatever follows the first dot, so mark the stem.
-        text = _cut_to_bytes(f"{stem}_{dot}{rest}", max_bytes - len(tail.encode("utf-8")))
+        text = _fit(f"{stem}_{dot}{rest}", limit)
     return text + tail
 
 
@@ -130,19 +141,28 @@ def export_file_path(
             ``suffix``/``max_bytes`` is not acceptable.
         ExportError: the directory cannot be created, or 10,000 names are taken.
     """
-    directory = Path(output_path)
-    if directory.exists() and not directory.is_dir():
+    # Every argument is checked before the directory is created: bad input writes nothing.
+    filename = safe_filename(name, suffix=suffix, max_bytes=max_bytes)
+    checked: object = output_path
+    if not isinstance(checked, str | os.PathLike) or not os.fspath(checked):
         raise ConfigurationError(
-            f"output_path: must be a directory, got the file {str(directory)!r}"
+            f"output_path: must be a non-empty path, got {type(checked).__name__}"
         )
+    if "\x00" in str(os.fspath(checked)):
+        raise ConfigurationError("output_path: must not contain NUL bytes")
+    directory = Path(output_path)
     try:
+        if directory.exists() and not directory.is_dir():
+            raise ConfigurationError(
+                f"output_path: must be a directory, got the file {str(directory)!r}"
+            )
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # also what exists() raises: a name too long, no permission
         raise ExportError(
-            f"cannot create the output directory {str(directory)!r}: {exc.strerror or exc}; "
+            f"cannot create the output directory {str(directory)!r}: "
+            f"{exc.strerror or type(exc).__name__}; "
             "choose a writable output_path"
         ) from None
-    filename = safe_filename(name, suffix=suffix, max_bytes=max_bytes)
     candidate = directory / filename
     if overwrite or not os.path.lexists(candidate):
         return _inside(directory, candidate)

@@ -14,18 +14,18 @@ A plugin is a module or package exposing ``PLUGIN_INFO: hypersdk.PluginMetadata`
 
 Private modules do the work: ``_discovery`` (finding, no imports), ``_security``
 (ownership, permissions, digests), ``_loader`` (private module names, no ``sys.path``
-changes), ``_validate`` (the module contract), ``_manager`` (lifecycle) and ``_watch``
-(hot reload with ``watchfiles``).
+changes), ``_validate`` (the module contract), ``_pipeline`` (the loading checks, in order),
+``_manager`` (records and lifecycle) and ``_watch`` (hot reload with ``watchfiles``).
 """
 
 from __future__ import annotations
 
 from hypersdk.plugins._config import SYSTEM_PLUGIN_DIRECTORIES, PluginConfig
 from hypersdk.plugins._discovery import ENTRY_POINT_GROUP
-from hypersdk.plugins._info import PluginInfo, PluginKind, PluginStats, PluginStatus
-from hypersdk.plugins._manager import CHECKS, PluginCheck, PluginManager
+from hypersdk.plugins._info import PluginEvent, PluginInfo, PluginKind, PluginStats, PluginStatus
+from hypersdk.plugins._manager import PluginManager
+from hypersdk.plugins._pipeline import CHECKS, PluginCheck
 from hypersdk.plugins._security import plugin_digest
-from hypersdk.plugins._watch import PluginEvent
 
 __all__ = [
     "PluginManager",

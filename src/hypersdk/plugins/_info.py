@@ -1,9 +1,10 @@
-"""The runtime records the plugin manager keeps: ``PluginInfo``, ``PluginStatus``, stats."""
+"""The records the plugin manager keeps and reports: ``PluginInfo``, stats, ``PluginEvent``."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -12,7 +13,7 @@ from hypersdk import _validation as v
 from hypersdk.errors import PluginError
 from hypersdk.models import PluginMetadata, ProviderType
 
-__all__ = ["PluginInfo", "PluginKind", "PluginStats", "PluginStatus"]
+__all__ = ["EventAction", "PluginEvent", "PluginInfo", "PluginKind", "PluginStats", "PluginStatus"]
 
 PluginKind = Literal["directory", "entry_point", "module"]
 """Where a plugin came from: a plugin directory, an entry point, or a module by name."""
@@ -95,3 +96,47 @@ class PluginStats:
     failed: int = attrs.field(default=0, validator=v.int_between(0))
     disabled: int = attrs.field(default=0, validator=v.int_between(0))
     unloaded: int = attrs.field(default=0, validator=v.int_between(0))
+
+
+EventAction = Literal["loaded", "reloaded", "unloaded", "failed", "disabled"]
+_ACTIONS: tuple[EventAction, ...] = ("loaded", "reloaded", "unloaded", "failed", "disabled")
+
+
+@attrs.frozen(kw_only=True)
+class PluginEvent:
+    """One thing hot reload did, as passed to ``PluginManager.watch(on_event=...)``.
+
+    Attributes:
+        action: ``"loaded"`` (a new plugin), ``"reloaded"`` (a changed plugin's new
+            version is in use), ``"unloaded"`` (its source was deleted), ``"failed"`` (a
+            new plugin failed, or a changed one was rejected and the old version stays)
+            or ``"disabled"`` (a new plugin the configuration keeps out).
+        path: The plugin's file or package folder.
+        info: The plugin's record after the change.
+        error: What went wrong for ``"failed"``, else ``None``.
+    """
+
+    action: EventAction = attrs.field()
+    path: Path = attrs.field()
+    info: PluginInfo | None = attrs.field(default=None)
+    error: PluginError | None = attrs.field(default=None, eq=False)
+
+    @action.validator
+    def _check_action(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in _ACTIONS:  # also refuses what is not a string
+            v.fail(self, attribute, " or ".join(map(repr, _ACTIONS)), value)
+
+    @path.validator
+    def _check_path(self, attribute: attrs.Attribute[Path], value: object) -> None:
+        if not isinstance(value, Path):
+            v.fail(self, attribute, "a pathlib.Path", type(value).__name__)
+
+    @info.validator
+    def _check_info(self, attribute: attrs.Attribute[PluginInfo | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginInfo):
+            v.fail(self, attribute, "a PluginInfo or None", type(value).__name__)
+
+    @error.validator
+    def _check_error(self, attribute: attrs.Attribute[PluginError | None], value: object) -> None:
+        if value is not None and not isinstance(value, PluginError):
+            v.fail(self, attribute, "a hypersdk.PluginError or None", type(value).__name__)

@@ -8,24 +8,23 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from hypersdk import _validation as v
 from hypersdk.errors import ConfigurationError, PluginError, PluginLoadError
-from hypersdk.models import PluginMetadata
 from hypersdk.plugins._config import PluginConfig, argument_key
 from hypersdk.plugins._discovery import Candidate, discover, plugin_at
-from hypersdk.plugins._info import PluginInfo, PluginStats, PluginStatus
-from hypersdk.plugins._validate import (
-    NewProvider,
-    check_compatible,
-    check_contract,
-    check_provider,
-    describe,
-    metadata_error,
+from hypersdk.plugins._info import EventAction, PluginEvent, PluginInfo, PluginStats, PluginStatus
+from hypersdk.plugins._pipeline import (
+    CHECK_FOUND,
+    PluginCheck,
+    Prepared,
+    check_report,
+    label,
+    prepare,
 )
+from hypersdk.plugins._validate import describe
 from hypersdk.registry import Registry
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
     # _loader pulls in importlib.abc (and importlib.resources): import it on first load.
     from hypersdk.plugins._loader import Imported  # noqa: TC004
-    from hypersdk.plugins._watch import PluginEvent
     from hypersdk.providers import BlockingProvider, Provider
 
 __all__ = ["PluginManager"]
@@ -53,150 +51,19 @@ class _Record:
     generation: int = 0
 
 
-@attrs.frozen(eq=False)
-class _Prepared:
-    metadata: PluginMetadata
-    factory: NewProvider
-    imported: Imported
-    digest: str
-
-
-CHECK_FOUND = "found: a .py file, a package folder or an importable module"
-CHECK_SAFE_FILE = "safe file: owned by you or root, not writable by group/others"
-CHECK_ALLOWLIST = "allowlisted: SHA-256 in PluginConfig.sha256_allowlist"
-CHECK_IMPORT = "imports without raising"
-CHECK_CONTRACT = "contract: PLUGIN_INFO is a valid PluginMetadata, new_provider(config, logger)"
-CHECK_COMPATIBLE = "compatible: min_sdk_version and python_requires satisfied"
-CHECK_PROVIDER = "provider: new_provider builds it; type and capabilities match PLUGIN_INFO"
-CHECKS = (
-    CHECK_FOUND,
-    CHECK_SAFE_FILE,
-    CHECK_ALLOWLIST,
-    CHECK_IMPORT,
-    CHECK_CONTRACT,
-    CHECK_COMPATIBLE,
-    CHECK_PROVIDER,
-)
-"""The loading checks in the order they run (the file checks only for directory plugins)."""
-
-
-@attrs.frozen
-class PluginCheck:
-    """One loading check of :meth:`PluginManager.check_plugin`.
-
-    ``outcome`` is ``"pass"``, ``"fail"`` (``detail`` says what to fix) or ``"skip"``
-    (an earlier check failed, or the check does not apply to this kind of plugin).
-    """
-
-    name: str = attrs.field(validator=v.non_empty_string)
-    outcome: str = attrs.field()
-    detail: str = attrs.field(default="", validator=v.string)
-
-    @outcome.validator
-    def _check_outcome(self, attribute: attrs.Attribute[str], value: object) -> None:
-        if value not in ("pass", "fail", "skip"):
-            v.fail(self, attribute, "'pass', 'fail' or 'skip'", value)
-
-
-def _ignore(step: str) -> None:
-    """The default ``step`` callback of ``_prepare``."""
-
-
-def _label(candidate: Candidate) -> str:
-    return f"{candidate.name!r} ({candidate.source})"
+def _info(candidate: Candidate, status: PluginStatus, **fields: Any) -> PluginInfo:
+    """A fresh record of ``candidate``; ``fields`` are the rest of :class:`PluginInfo`."""
+    return PluginInfo(
+        name=candidate.name,
+        source=candidate.source,
+        kind=candidate.kind,
+        status=status,
+        **fields,
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _PluginCodeRun:
-    """Plugin code running in its own daemon thread, which the caller may give up on.
-
-    A plugin's import (and the building of its provider) can take any time or never
-    return; the caller waits at most ``PluginConfig.import_timeout``. Python cannot stop
-    a thread, so a run given up on goes on alone as a daemon thread (it never keeps the
-    process alive) and whatever it produces when it finally returns is discarded.
-    """
-
-    def __init__(
-        self,
-        work: Callable[[Callable[[str], None]], _Prepared],
-        step: Callable[[str], None],
-        *,
-        label: str,
-        private: bool,
-    ) -> None:
-        self._work = work
-        self._step = step
-        self._label = label
-        self._private = private
-        self._lock = threading.Lock()
-        self._finished = threading.Event()
-        self._abandoned = False
-        self._result: _Prepared | None = None
-        self._error: BaseException | None = None
-        self._started = time.monotonic()
-
-    def _report_step(self, name: str) -> None:
-        if not self._abandoned:
-            self._step(name)
-
-    def run(self) -> None:
-        result: _Prepared | None = None
-        error: BaseException | None = None
-        try:
-            result = self._work(self._report_step)
-        except BaseException as exc:  # handed to the waiting caller, who decides
-            error = exc
-        with self._lock:
-            if not self._abandoned:
-                self._result, self._error = result, error
-                self._finished.set()
-                return
-        took = time.monotonic() - self._started
-        if result is not None and self._private:
-            # Its private modules must not linger; an installed module stays imported,
-            # as any import of it would, but it is never registered.
-            result.imported.discard()
-        _log.warning(
-            "plugin %s finished after %.1f s, past PluginConfig.import_timeout; "
-            "its result was discarded",
-            self._label,
-            took,
-        )
-
-    def wait(self, timeout: float) -> _Prepared:
-        finished = self._finished.wait(timeout)
-        with self._lock:
-            if not finished and not self._finished.is_set():
-                self._abandoned = True
-                raise PluginLoadError(
-                    f"plugin {self._label} did not finish importing within {timeout:g} s "
-                    "(PluginConfig.import_timeout), so it was given up on; make its import "
-                    "quick (no network or blocking calls at module level or in "
-                    "new_provider) or raise the limit",
-                    operation="load",
-                )
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-
-def _run_bounded(
-    work: Callable[[Callable[[str], None]], _Prepared],
-    step: Callable[[str], None],
-    *,
-    timeout: float,
-    label: str,
-    private: bool,
-) -> _Prepared:
-    """Run ``work`` (plugin code) in a daemon thread; wait at most ``timeout`` seconds."""
-    run = _PluginCodeRun(work, step, label=label, private=private)
-    thread = threading.Thread(target=run.run, name=f"hypersdk-plugin {label}", daemon=True)
-    thread.start()
-    return run.wait(timeout)
 
 
 class PluginManager:
@@ -246,7 +113,6 @@ class PluginManager:
         # and swaps it in, and a record's info is replaced whole, so list_plugins() and
         # get_plugin() never wait for an import that is holding the lock.
         self._records: dict[str, _Record] = {}
-        self._owners: dict[ProviderType, _Record] = {}  # the loaded plugin of each type
 
     @property
     def config(self) -> PluginConfig:
@@ -279,15 +145,8 @@ class PluginManager:
                 status = PluginStatus.UNLOADED
             else:
                 status = PluginStatus.DISABLED
-            infos.append(
-                PluginInfo(
-                    name=candidate.name,
-                    source=candidate.source,
-                    kind=candidate.kind,
-                    status=status,
-                    error=candidate.problem if status is PluginStatus.FAILED else None,
-                )
-            )
+            error = candidate.problem if status is PluginStatus.FAILED else None
+            infos.append(_info(candidate, status, error=error))
         return infos
 
     # -- loading -------------------------------------------------------------------------
@@ -383,158 +242,100 @@ class PluginManager:
             if candidate.problem is not None and candidate.whole_directory:
                 return self._fail(candidate, candidate.problem, 0)
             if not self._config.allows(candidate.name, candidate.source):
-                _log.info("plugin %s is disabled by configuration", _label(candidate))
-                return self._store(
-                    candidate,
-                    PluginInfo(
-                        name=candidate.name,
-                        source=candidate.source,
-                        kind=candidate.kind,
-                        status=PluginStatus.DISABLED,
-                    ),
-                )
+                _log.info("plugin %s is disabled by configuration", label(candidate))
+                return self._store(candidate, _info(candidate, PluginStatus.DISABLED))
             generation = record.generation + 1 if record is not None else 0
-            if candidate.problem is not None:
-                return self._fail(candidate, candidate.problem, generation)
             try:
-                prepared = self._prepare(candidate, generation)
+                prepared = self._prepare(candidate, generation, replacing=None)
             except PluginError as exc:
                 return self._fail(candidate, exc, generation)
             except Exception as exc:
                 # A bug of ours must not stop the other plugins either; say it is ours.
                 error = PluginLoadError(
-                    f"plugin {_label(candidate)} could not be loaded because of an "
+                    f"plugin {label(candidate)} could not be loaded because of an "
                     f"unexpected error in hypersdk ({describe(exc)}); please report it",
                     operation="load",
                 )
                 error.__cause__ = exc
                 return self._fail(candidate, error, generation)
-            try:
-                self._claim(prepared.metadata.provider_type, candidate, replacing=None)
-            except PluginError as exc:
-                prepared.imported.discard()
-                return self._fail(candidate, exc, generation)
-            self._register(prepared, candidate)
-            info = PluginInfo(
-                name=candidate.name,
-                source=candidate.source,
-                kind=candidate.kind,
-                status=PluginStatus.LOADED,
-                metadata=prepared.metadata,
-                loaded_at=_now(),
-                digest=prepared.digest,
-            )
-            stored = self._store(candidate, info, prepared.imported, generation)
-            self._owners[prepared.metadata.provider_type] = self._records[candidate.source]
+            info = self._activate(candidate, prepared, generation)
             _log.info(
                 "loaded plugin %s %s (provider type %r)",
-                _label(candidate),
+                label(candidate),
                 prepared.metadata.version,
                 prepared.metadata.provider_type,
             )
-            return stored
+            return info
 
     def _prepare(
-        self, candidate: Candidate, generation: int, step: Callable[[str], None] = _ignore
-    ) -> _Prepared:
-        """Import and validate ``candidate``; nothing is registered yet.
+        self,
+        candidate: Candidate,
+        generation: int,
+        *,
+        replacing: _Record | None,
+    ) -> Prepared:
+        """Run every loading check, then claim the provider type; nothing is registered.
 
-        ``step`` is told the name of each check (see :data:`CHECKS`) as it starts, so
-        :meth:`check_plugin` can say which one failed.
+        ``replacing`` is the loaded record a reload swaps out (it may keep its type).
         """
-        from hypersdk.plugins import _loader
-
-        label = _label(candidate)
-        digest = ""
-        importer: Callable[[], Imported]
-        if candidate.kind == "directory":
-            from hypersdk.plugins._security import read_snapshot
-
-            assert candidate.path is not None
-            step(CHECK_SAFE_FILE)
-            snapshot = read_snapshot(candidate.path)
-            digest = snapshot.digest
-            allowlist = self._config.sha256_allowlist
-            if allowlist:
-                step(CHECK_ALLOWLIST)
-            if allowlist and digest not in allowlist:
-                raise PluginLoadError(
-                    f"refusing plugin {label}: its SHA-256 {digest} is not in "
-                    "PluginConfig.sha256_allowlist; if you trust this exact version, add "
-                    "that digest to the allowlist",
-                    operation="load",
-                )
-            module_name = _loader.private_module_name(candidate.name, candidate.source, generation)
-
-            def importer() -> Imported:
-                return _loader.import_directory_plugin(snapshot, module_name)
-
-        elif candidate.entry_point is not None:
-            entry_point = candidate.entry_point
-
-            def importer() -> Imported:
-                return _loader.import_entry_point(entry_point, fresh=generation > 0)
-
-        else:
-
-            def importer() -> Imported:
-                return _loader.import_module_plugin(candidate.name, fresh=generation > 0)
-
-        def run_plugin_code(step: Callable[[str], None]) -> _Prepared:
-            step(CHECK_IMPORT)
-            try:
-                imported = importer()
-            except BaseException as exc:
-                # BaseException on purpose: SystemExit or KeyboardInterrupt raised by a
-                # plugin's module code must not take the application down.
-                invalid = metadata_error(exc, label)
-                if invalid is not None:
-                    raise invalid from exc
-                raise PluginLoadError(
-                    f"plugin {label} failed to import: {describe(exc)}; fix the plugin "
-                    "(the traceback is logged on the 'hypersdk.plugins' logger)",
-                    operation="load",
-                ) from exc
-            try:
-                step(CHECK_CONTRACT)
-                metadata, factory = check_contract(imported.target, label)
-                step(CHECK_COMPATIBLE)
-                check_compatible(metadata, label)
-                logger = logging.getLogger(f"hypersdk.plugins.{metadata.name}")
-                step(CHECK_PROVIDER)
-                check_provider(factory, metadata, logger, label)
-            except PluginError:
-                imported.discard()
-                raise
-            except BaseException as exc:
-                imported.discard()
-                raise PluginLoadError(
-                    f"plugin {label}: reading PLUGIN_INFO/new_provider raised {describe(exc)}",
-                    operation="load",
-                ) from exc
-            return _Prepared(
-                metadata=metadata,
-                factory=factory,
-                imported=imported,
-                digest=digest,
-            )
-
-        return _run_bounded(
-            run_plugin_code,
-            step,
+        prepared = prepare(
+            candidate,
+            generation,
+            allowlist=self._config.sha256_allowlist,
             timeout=self._config.import_timeout,
-            label=label,
-            private=candidate.kind == "directory",
         )
+        try:
+            self._claim(prepared.metadata.provider_type, candidate, replacing=replacing)
+        except PluginError:
+            prepared.imported.discard()
+            raise
+        return prepared
+
+    def _activate(self, candidate: Candidate, prepared: Prepared, generation: int) -> PluginInfo:
+        """Register ``prepared`` in place of whatever version of ``candidate`` was loaded."""
+        record = self._records.get(candidate.source)
+        old = record.info if record is not None else None
+        was_loaded = old is not None and old.status is PluginStatus.LOADED
+        self._register(prepared, candidate)
+        if was_loaded:
+            assert record is not None
+            assert old is not None
+            old_type = old.provider_type
+            if old_type is not None and old_type != prepared.metadata.provider_type:
+                self._registry.unregister(old_type)
+            if record.imported is not None and candidate.kind == "directory":
+                record.imported.discard()
+        fields: dict[str, Any] = {
+            "metadata": prepared.metadata,
+            "loaded_at": _now(),
+            "error": None,
+            "digest": prepared.digest,
+        }
+        info = (
+            attrs.evolve(old, **fields)
+            if was_loaded and old is not None
+            else _info(candidate, PluginStatus.LOADED, **fields)
+        )
+        return self._store(candidate, info, prepared.imported, generation)
+
+    def _owner(self, provider_type: ProviderType) -> _Record | None:
+        """The loaded plugin that provides ``provider_type``: the records are the map."""
+        for record in self._records.values():
+            if (
+                record.info.status is PluginStatus.LOADED
+                and record.info.provider_type == provider_type
+            ):
+                return record
+        return None
 
     def _claim(
         self, provider_type: ProviderType, candidate: Candidate, *, replacing: _Record | None
     ) -> None:
         """Refuse ``provider_type`` when someone else already provides it (first wins)."""
-        other = self._owners.get(provider_type)
+        other = self._owner(provider_type)
         if other is not None and other is not replacing:
             raise PluginLoadError(
-                f"plugin {_label(candidate)} provides provider type {provider_type!r}, "
+                f"plugin {label(candidate)} provides provider type {provider_type!r}, "
                 f"which plugin {other.info.name!r} ({other.info.source}) already "
                 "provides; the first one found wins. Remove one of them or add one to "
                 "PluginConfig.disabled_list",
@@ -544,14 +345,14 @@ class PluginManager:
         owned = replacing is not None and replacing.info.provider_type == provider_type
         if not owned and self._registry.is_registered(provider_type):
             raise PluginLoadError(
-                f"plugin {_label(candidate)} provides provider type {provider_type!r}, which "
+                f"plugin {label(candidate)} provides provider type {provider_type!r}, which "
                 "the application already registered in the registry itself; unregister it "
                 "first or disable the plugin",
                 provider=provider_type,
                 operation="load",
             )
 
-    def _register(self, prepared: _Prepared, candidate: Candidate) -> None:
+    def _register(self, prepared: Prepared, candidate: Candidate) -> None:
         factory = prepared.factory
         logger = logging.getLogger(f"hypersdk.plugins.{prepared.metadata.name}")
 
@@ -591,15 +392,7 @@ class PluginManager:
             exc_info=cause if cause is not None and not isinstance(cause, PluginError) else None,
         )
         return self._store(
-            candidate,
-            PluginInfo(
-                name=candidate.name,
-                source=candidate.source,
-                kind=candidate.kind,
-                status=PluginStatus.FAILED,
-                error=error,
-            ),
-            generation=generation,
+            candidate, _info(candidate, PluginStatus.FAILED, error=error), generation=generation
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -686,14 +479,13 @@ class PluginManager:
             record.info = attrs.evolve(
                 record.info, status=PluginStatus.UNLOADED, loaded_at=None, error=None
             )
-            _log.info("unloaded plugin %s", _label(record.candidate))
+            _log.info("unloaded plugin %s", label(record.candidate))
             return record.info
 
     def _drop(self, record: _Record) -> None:
         provider_type = record.info.provider_type
         if record.info.status is PluginStatus.LOADED and provider_type is not None:
             self._registry.unregister(provider_type)
-            self._owners.pop(provider_type, None)
         if record.imported is not None and record.candidate.kind == "directory":
             record.imported.discard()
         record.imported = None
@@ -732,53 +524,28 @@ class PluginManager:
                 return record.info
             generation = record.generation + 1
             try:
-                prepared = self._prepare_reload(record, generation)
+                if candidate.path is not None and not candidate.path.exists():
+                    raise PluginLoadError(
+                        f"plugin {label(candidate)}: its source is gone; unload it instead",
+                        operation="reload",
+                    )
+                prepared = self._prepare(candidate, generation, replacing=record)
             except PluginError as exc:
                 _log.error(
                     "reload of plugin %s rejected, keeping version %s: %s",
-                    _label(candidate),
+                    label(candidate),
                     record.info.metadata.version if record.info.metadata else "?",
                     exc,
                 )
                 record.info = attrs.evolve(record.info, error=exc)
                 raise
-            old_type, old_imported = record.info.provider_type, record.imported
-            self._register(prepared, candidate)
-            if old_type is not None and old_type != prepared.metadata.provider_type:
-                self._registry.unregister(old_type)
-                self._owners.pop(old_type, None)
-            self._owners[prepared.metadata.provider_type] = record
-            if old_imported is not None and candidate.kind == "directory":
-                old_imported.discard()
-            record.imported, record.generation = prepared.imported, generation
-            record.info = attrs.evolve(
-                record.info,
-                metadata=prepared.metadata,
-                loaded_at=_now(),
-                error=None,
-                digest=prepared.digest,
-            )
+            info = self._activate(candidate, prepared, generation)
             _log.info(
                 "reloaded plugin %s, now version %s",
-                _label(candidate),
+                label(candidate),
                 prepared.metadata.version,
             )
-            return record.info
-
-    def _prepare_reload(self, record: _Record, generation: int) -> _Prepared:
-        candidate = record.candidate
-        if candidate.path is not None and not candidate.path.exists():
-            raise PluginLoadError(
-                f"plugin {_label(candidate)}: its source is gone; unload it instead",
-                operation="reload",
-            )
-        prepared = self._prepare(candidate, generation)
-        try:
-            self._claim(prepared.metadata.provider_type, candidate, replacing=record)
-        except PluginError:
-            prepared.imported.discard()
-            raise
-        return prepared
+            return info
 
     def check_plugin(self, target: str | os.PathLike[str]) -> list[PluginCheck]:
         """Run every loading check on one plugin in isolation and report each.
@@ -794,30 +561,24 @@ class PluginManager:
         failure: PluginError | None = None
         kind = "module"
         try:
-            started.append(CHECK_FOUND)
-            candidate = self._candidate_for(target)
+            try:
+                candidate = self._candidate_for(target)
+            except PluginError:
+                started.append(CHECK_FOUND)
+                raise
             kind = candidate.kind
-            prepared = self._prepare(candidate, generation=0, step=started.append)
+            prepared = prepare(
+                candidate,
+                0,
+                allowlist=self._config.sha256_allowlist,
+                timeout=self._config.import_timeout,
+                step=started.append,
+            )
         except PluginError as exc:
             failure = exc
         else:
             prepared.imported.discard()
-        results: list[PluginCheck] = []
-        for name in CHECKS:
-            if name in started:
-                failed = failure is not None and name == started[-1]
-                detail = str(failure) if failed else ""
-                results.append(PluginCheck(name, "fail" if failed else "pass", detail))
-            elif failure is not None:
-                results.append(PluginCheck(name, "skip", "not run: an earlier check failed"))
-            else:
-                why = (
-                    "no allowlist configured"
-                    if name == CHECK_ALLOWLIST
-                    else f"not needed for a {kind.replace('_', '-')} plugin"
-                )
-                results.append(PluginCheck(name, "skip", why))
-        return results
+        return check_report(started, failure, kind)
 
     # -- hot reload ----------------------------------------------------------------------
 
@@ -857,14 +618,11 @@ class PluginManager:
             )
         from hypersdk.plugins._watch import watch
 
-        await watch(self, on_event=on_event, stop_event=stop_event)
+        # The watcher is handed the one step it needs, not the manager.
+        await watch(self._config, self._apply_change, on_event=on_event, stop_event=stop_event)
 
     def _apply_change(self, path: Path) -> PluginEvent | None:
         """Bring the plugin at ``path`` in line with the disk (the watcher's one step)."""
-        from hypersdk.plugins._watch import PluginEvent
-
-        if TYPE_CHECKING:
-            from hypersdk.plugins._watch import EventAction
         source = str(path)
         with self._lock:
             record = self._records.get(source)

@@ -8,68 +8,22 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import attrs
-
-from hypersdk import _validation as v
 from hypersdk.errors import PluginError
 from hypersdk.plugins._discovery import is_plugin_name
-from hypersdk.plugins._info import PluginInfo
+from hypersdk.plugins._info import PluginEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import anyio
 
-    from hypersdk.plugins._manager import PluginManager
+    from hypersdk.plugins._config import PluginConfig
 
-__all__ = ["PluginEvent", "watch"]
+__all__ = ["affected_plugins", "watch"]
 
 _log = logging.getLogger("hypersdk.plugins")
-
-EventAction = Literal["loaded", "reloaded", "unloaded", "failed", "disabled"]
-_ACTIONS: tuple[EventAction, ...] = ("loaded", "reloaded", "unloaded", "failed", "disabled")
-
-
-@attrs.frozen(kw_only=True)
-class PluginEvent:
-    """One thing hot reload did, as passed to ``PluginManager.watch(on_event=...)``.
-
-    Attributes:
-        action: ``"loaded"`` (a new plugin), ``"reloaded"`` (a changed plugin's new
-            version is in use), ``"unloaded"`` (its source was deleted), ``"failed"`` (a
-            new plugin failed, or a changed one was rejected and the old version stays)
-            or ``"disabled"`` (a new plugin the configuration keeps out).
-        path: The plugin's file or package folder.
-        info: The plugin's record after the change.
-        error: What went wrong for ``"failed"``, else ``None``.
-    """
-
-    action: EventAction = attrs.field()
-    path: Path = attrs.field()
-    info: PluginInfo | None = attrs.field(default=None)
-    error: PluginError | None = attrs.field(default=None, eq=False)
-
-    @action.validator
-    def _check_action(self, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in _ACTIONS:  # also refuses what is not a string
-            v.fail(self, attribute, " or ".join(map(repr, _ACTIONS)), value)
-
-    @path.validator
-    def _check_path(self, attribute: attrs.Attribute[Path], value: object) -> None:
-        if not isinstance(value, Path):
-            v.fail(self, attribute, "a pathlib.Path", type(value).__name__)
-
-    @info.validator
-    def _check_info(self, attribute: attrs.Attribute[PluginInfo | None], value: object) -> None:
-        if value is not None and not isinstance(value, PluginInfo):
-            v.fail(self, attribute, "a PluginInfo or None", type(value).__name__)
-
-    @error.validator
-    def _check_error(self, attribute: attrs.Attribute[PluginError | None], value: object) -> None:
-        if value is not None and not isinstance(value, PluginError):
-            v.fail(self, attribute, "a hypersdk.PluginError or None", type(value).__name__)
 
 
 def affected_plugins(changed: Iterable[str], directories: Iterable[Path]) -> list[Path]:
@@ -117,13 +71,17 @@ def _report(on_event: Callable[[PluginEvent], object] | None, event: PluginEvent
 
 
 async def watch(
-    manager: PluginManager,
+    config: PluginConfig,
+    apply_change: Callable[[Path], PluginEvent | None],
     *,
     on_event: Callable[[PluginEvent], object] | None,
     stop_event: anyio.Event | None,
 ) -> None:
-    """The body of :meth:`PluginManager.watch`."""
-    config = manager.config
+    """The body of :meth:`PluginManager.watch`.
+
+    ``apply_change`` brings the plugin at one path in line with the disk and says what it
+    did; the manager hands in its own, so the watcher never reaches into the manager.
+    """
     if not (config.enabled and config.hot_reload):
         _log.info("hot reload is off (PluginConfig.enabled/hot_reload); not watching")
         return
@@ -176,7 +134,7 @@ async def watch(
         async with contextlib.aclosing(changes_stream):
             async for changes in changes_stream:
                 for path in affected_plugins((c for _, c in changes), directories):
-                    await _apply(manager, path, on_event)
+                    await _apply(apply_change, path, on_event)
         group.cancel_scope.cancel()
     # watchfiles ends quietly once its stop event is set; if that was our cancellation,
     # let it propagate as cancellation.
@@ -184,14 +142,16 @@ async def watch(
 
 
 async def _apply(
-    manager: PluginManager, path: Path, on_event: Callable[[PluginEvent], object] | None
+    apply_change: Callable[[Path], PluginEvent | None],
+    path: Path,
+    on_event: Callable[[PluginEvent], object] | None,
 ) -> None:
     import anyio.to_thread
 
     try:
         # Plugin code runs in a worker thread so a slow import never stalls the loop, and
         # a stop or cancellation does not wait for it (abandon_on_cancel).
-        event = await anyio.to_thread.run_sync(manager._apply_change, path, abandon_on_cancel=True)
+        event = await anyio.to_thread.run_sync(apply_change, path, abandon_on_cancel=True)
     except Exception as exc:  # the manager records plugin errors; this would be ours
         _log.exception("hot reload: applying a change to %s failed", path)
         error = exc if isinstance(exc, PluginError) else PluginError(str(exc))

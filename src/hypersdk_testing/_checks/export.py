@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import gzip
 import hashlib
 import itertools
 import lzma
-import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.from_thread
@@ -24,6 +22,7 @@ from hypersdk import (
     RecordingReporter,
     UnsupportedFormatError,
 )
+from hypersdk._codecs import CODECS
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._harness import describe_error
 from hypersdk_testing._world import PLAIN_NAMES
@@ -364,19 +363,18 @@ def export_resume(h: Harness) -> None:
     h.run(body)
 
 
+# What other tools write besides the toolkit's own codecs, which come from its table.
+_OTHER_FORMATS: Final = (
+    ("bzip2", b"BZh", bz2.decompress),
+    ("xz", b"\xfd7zXZ\x00", lzma.decompress),
+)
+
+
 def _decompress(data: bytes) -> tuple[str, bytes] | None:
-    if data[:2] == b"\x1f\x8b":
-        return "gzip", gzip.decompress(data)
-    if data[:3] == b"BZh":
-        return "bzip2", bz2.decompress(data)
-    if data[:6] == b"\xfd7zXZ\x00":
-        return "xz", lzma.decompress(data)
-    if data[:4] == b"\x28\xb5\x2f\xfd":
-        if sys.version_info >= (3, 14):
-            from compression import zstd
-        else:
-            from backports import zstd  # a hypersdk dependency below 3.14
-        return "zstd", bytes(zstd.decompress(data))
+    formats = [(c.name, c.magic, c.decompress) for c in CODECS.values()]
+    for name, magic, decompress in (*formats, *_OTHER_FORMATS):
+        if data.startswith(magic):
+            return name, decompress(data)
     return None
 
 

@@ -212,7 +212,7 @@ def _socket_timeouts(h: Harness) -> None:
             network = session.network
             network.stall_cap = limit + 0.3
             before = len(network.stalls)
-            session.cloud.inject(Fault.stall(), on="/machines")
+            session.cloud.inject(Fault.stall())  # the next request, whatever its path
             with contextlib.suppress(Exception):
                 await session.provider.list_vms()
             stalls = network.stalls[before:]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import attrs
 
 from hypersdk import (
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
     from hypersdk import Provider
     from hypersdk_testing._harness import Harness, Session
+
+# How long a closed client's connections may take to reach the server as closed.
+_CLOSE_GRACE: Final = 0.5
 
 
 @implements("LIFECYCLE-CONNECT")
@@ -200,5 +205,25 @@ def lifecycle_disconnect(h: Harness) -> None:
                         actual=f"{len(still_open)} of {len(clients)} client(s) still open: "
                         + ", ".join(type(client).__name__ for client in still_open),
                     )
+                await _socket_connections_closed(h, session)
 
     h.run(body)
+
+
+async def _socket_connections_closed(h: Harness, session: Session) -> None:
+    """Over the socket path no client object can be inspected: its connections can."""
+    network = session.network
+    if not network.requests_served:
+        return
+    deadline = time.monotonic() + _CLOSE_GRACE
+    while network.open_connections and time.monotonic() < deadline:
+        await anyio.sleep(0.01)
+    if network.open_connections:
+        h.fail(
+            expected="every connection to the API closed after disconnect()",
+            actual=f"{network.open_connections} keep-alive connection(s) to the mocked API "
+            f"still open {_CLOSE_GRACE} s after disconnect()",
+            context="checked on the socket path: close the client's session or pool "
+            "(requests.Session.close(), urllib3.PoolManager.clear()) in disconnect()",
+            since=2,
+        )

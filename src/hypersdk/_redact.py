@@ -1,0 +1,132 @@
+"""Taking credentials out of text before anyone sees it: URLs, headers, log records.
+
+Query strings are secrets (pre-signed URLs carry ``X-Amz-Signature``, SAS tokens and
+``access_token`` there), so is a URL's userinfo (``https://admin:pw@host``), and so is
+the value of any header or ``key=value`` pair whose name looks like a credential
+(``Authorization``, ``Cookie``, ``Set-Cookie``, ``X-Subject-Token``, ``X-Api-Key``...).
+:func:`redact_text` replaces all of them with ``**********``; :class:`RedactingFilter`
+applies it to every log record a handler emits, arguments and tracebacks included.
+
+Only ``re`` and ``logging`` are imported: the models use :func:`mask_url` for their repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+from hypersdk._validation import looks_secret
+
+__all__ = ["MASK", "mask_url", "redact_urls", "redact_text", "RedactingFilter"]
+
+MASK: Final = "**********"
+
+# A URL with a scheme, up to whitespace, a quote or a bracket that ends it in prose.
+_URL: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>\\`]+")
+# An absolute path with a query, without a scheme ("GET /v1/file?sig=...").
+_PATH_QUERY: Final = re.compile(r"(?<![\w/:.])(/[^\s?'\"<>#]*)[?#][^\s'\"<>]+")
+# ("name", "value") and (b'name', b'value'): header tuples as httpcore logs them.
+_HEADER_TUPLE: Final = re.compile(
+    r"\(\s*b?(['\"])(?P<name>[^'\"]+)\1\s*,\s*b?(['\"])(?P<value>(?:\\.|(?!\3).)*)\3\s*\)"
+)
+# 'name': 'value' in a dict repr.
+_QUOTED_PAIR: Final = re.compile(
+    r"(['\"])(?P<name>[\w.-]+)\1\s*:\s*b?(['\"])(?P<value>(?:\\.|(?!\3).)*)\3"
+)
+# name=value, name='value' (query parameters, keyword reprs, cookies).
+_ASSIGNMENT: Final = re.compile(
+    r"(?P<name>\b[A-Za-z_][\w.-]*)=(?P<value>'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|[^\s&,;)]+)"
+)
+# Name: value, a header line; the value runs to the end of the line.
+_HEADER_LINE: Final = re.compile(r"(?P<name>\b[A-Za-z][\w-]*)[ \t]*:[ \t]+(?P<value>[^\r\n]+)")
+_SCHEME_TOKEN: Final = re.compile(r"(?i)\b(bearer|basic|digest|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its userinfo, query and fragment replaced by the mask.
+
+    >>> mask_url("https://admin:pw@host/path?X-Amz-Signature=abc")
+    'https://**********@host/path?**********'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    authority, tail = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
+    if "@" in authority:
+        authority = MASK + "@" + authority.rpartition("@")[2]
+    for mark in ("?", "#"):
+        if mark in tail:
+            tail = tail[: tail.index(mark)] + mark + MASK
+            break
+    return f"{scheme}{sep}{authority}{tail}"
+
+
+def _masked_group(match: re.Match[str], name_group: str = "name") -> str:
+    if not looks_secret(match.group(name_group)):
+        return match.group(0)
+    start, end = match.span("value")
+    offset = match.start(0)
+    text = match.group(0)
+    return text[: start - offset] + MASK + text[end - offset :]
+
+
+def _masked_assignment(match: re.Match[str]) -> str:
+    if not looks_secret(match.group("name")):
+        return match.group(0)
+    value = match.group("value")
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match.group('name')}={quote}{MASK}{quote}"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo and query of every URL (and ``/path?query``) masked.
+
+    The light form of :func:`redact_text` for prose written to be read, such as an
+    error message, where ``KEY=VALUE`` is more likely an example than a credential.
+    """
+    if "://" in text:
+        text = _URL.sub(lambda match: mask_url(match.group(0)), text)
+    if "?" in text or "#" in text:
+        text = _PATH_QUERY.sub(lambda match: match.group(1) + "?" + MASK, text)
+    return text
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every credential this module recognises replaced by the mask."""
+    text = redact_urls(text)
+    if "(" in text:
+        text = _HEADER_TUPLE.sub(_masked_group, text)
+    if ":" in text:
+        text = _QUOTED_PAIR.sub(_masked_group, text)
+        text = _HEADER_LINE.sub(_masked_group, text)
+    if "=" in text:
+        text = _ASSIGNMENT.sub(_masked_assignment, text)
+    return _SCHEME_TOKEN.sub(lambda match: f"{match.group(1)} {MASK}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts credentials from every record it sees.
+
+    The record's message is formatted once (so ``%s`` arguments such as an
+    ``httpx.URL`` are covered), redacted, and stored back with no arguments; an attached
+    traceback or stack is formatted and redacted the same way. Install it on handlers:
+    a filter on a logger only sees records logged on that very logger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place; never drop it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format: handleError would print the raw arguments
+            message = f"{record.msg!s} (unformattable log arguments dropped)"
+        record.msg = redact_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return True

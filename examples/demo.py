@@ -10,6 +10,8 @@
 5. The OpenStack plugin exports a server from a loopback fake of Keystone, Nova and
    Glance: a 64 MiB image really downloaded, with progress, verified (SHA-256 and Glance's
    sha512), the file on disk, the temporary snapshot image deleted.
+6. A fleet: ``hypersdk export --all`` exports 12 VMs of a loopback fleet as one plan, 4 at
+   a time, with the live view; ``hypersdk jobs status`` reads the journal.
 
 Needs hypersdk with the ``cli`` and ``testing`` extras, ``examples/digitalocean`` and
 ``examples/openstack`` installed in the running interpreter's environment.
@@ -42,15 +44,15 @@ def main() -> None:
     env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "160")}
     hypersdk = BIN / "hypersdk"
 
-    step("1/5  The SDK from Python (examples/quickstart.py)")
+    step("1/6  The SDK from Python (examples/quickstart.py)")
     run(sys.executable, ROOT / "examples" / "quickstart.py", env=env)
 
-    step("2/5  The hypersdk command: installed plugins and provider types")
+    step("2/6  The hypersdk command: installed plugins and provider types")
     run(hypersdk, "plugins", "list", env=env)
     run(hypersdk, "providers", env=env)
     run(hypersdk, "plugins", "validate", "hypersdk_digitalocean", env=env)
 
-    step("3/5  The DigitalOcean plugin against a loopback fake of its API")
+    step("3/6  The DigitalOcean plugin against a loopback fake of its API")
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "benchmarks" / "bench_digitalocean.py"), "serve", "0", "450"],
         stdout=subprocess.PIPE,
@@ -86,7 +88,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    step("4/5  The conformance suite on the DigitalOcean plugin (offline, mocked HTTP)")
+    step("4/6  The conformance suite on the DigitalOcean plugin (offline, mocked HTTP)")
     with tempfile.TemporaryDirectory(prefix="hypersdk-conformance-") as tmp:
         report = Path(tmp) / "digitalocean-conformance"
         run(
@@ -102,8 +104,37 @@ def main() -> None:
         )
         print(report.with_suffix(".md").read_text(encoding="utf-8"))
 
-    step("5/5  The OpenStack plugin exports real bytes (loopback Keystone, Nova, Glance)")
+    step("5/6  The OpenStack plugin exports real bytes (loopback Keystone, Nova, Glance)")
     openstack_export()
+
+    step("6/6  A fleet as one plan: hypersdk export --all, then hypersdk jobs status")
+    fleet_plan(hypersdk, env)
+
+
+def fleet_plan(hypersdk: Path, env: dict[str, str]) -> None:
+    import shutil
+
+    sys.path.insert(0, str(ROOT))
+    from tests.jobs.fleet import FleetServer  # the jobs tests' loopback fleet
+
+    with tempfile.TemporaryDirectory(prefix="hypersdk-fleet-") as tmp:
+        plugins = Path(tmp) / "plugins"
+        plugins.mkdir(mode=0o755)
+        shutil.copy(ROOT / "tests" / "jobs" / "fleet_plugin.py", plugins / "fleet_plugin.py")
+        (plugins / "fleet_plugin.py").chmod(0o644)
+        # 12 VMs of 8 MiB, served at ~40 MiB/s each so the live view has something to show.
+        with FleetServer(12, disk_size=8 << 20, delay=0.0015) as server:
+            config = Path(tmp) / "config.toml"
+            config.write_text(
+                f'[plugins]\ndirectories = ["{plugins}"]\n\n'
+                f'[providers.fleet]\nendpoint = "{server.url}"\n',
+                encoding="utf-8",
+            )
+            out = Path(tmp) / "fleet"
+            fleet_env = {**env, "HYPERSDK_CONFIG": str(config)}
+            run(hypersdk, "export", "--all", "--provider", "fleet", "--output", out,
+                "--format", "raw", "--jobs", "4", env=fleet_env)  # fmt: skip
+            run(hypersdk, "jobs", "status", out / "hypersdk-plan.journal", env=fleet_env)
 
 
 class _PrintedProgress:

@@ -66,6 +66,8 @@ async def test_exports_every_vm_within_the_concurrency_limit(tmp_path: Path) -> 
     assert events[-1].done == 12
     assert events[-1].bytes_done == sum(map(len, server.disks.values()))
     assert all(0 <= p <= 100 for event in events for p in event.running.values())
+    # The counts add up at every step: a running job is no longer counted as pending.
+    assert all(e.done + e.failed + e.cancelled + e.pending + len(e.running) == 12 for e in events)
 
 
 async def test_a_second_run_skips_what_is_done(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ class _Tracker:
     def started(self, vm_id: str) -> None:
         with self._lock:
             self._running[vm_id] = 0.0
-        self.emit()
+        self.refresh()  # the journal has just moved the job from pending to running
 
     def percent(self, vm_id: str, percent: float) -> None:
         with self._lock:

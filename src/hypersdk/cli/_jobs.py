@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from hypersdk.cli import _exit, _render
+from hypersdk.cli._progress import human_size as _human
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
 
 JOURNAL_NAME: Final = "hypersdk-plan.journal"
 """The journal's file name inside ``--output`` when ``--journal`` is not given."""
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"  # pragma: no cover - the loop always returns
 
 
 def totals_line(event: PlanProgress) -> str:

@@ -48,12 +48,13 @@ class LineProgress:
 _BYTES = re.compile(r"^(?:\w+ )?(\d+)(?: of (\d+))? bytes")
 
 
-def _human(size: float) -> str:
+def human_size(size: float) -> str:
+    """Bytes in binary units for people: ``"512 B"``, ``"1.5 MiB"``, ``"2.0 TiB"``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} GiB"  # pragma: no cover - the loop always returns
+    return f"{size:.1f} TiB"
 
 
 class BarProgress:
@@ -96,8 +97,8 @@ class BarProgress:
             self._first = (now, done)
         elapsed = now - self._first[0]
         rate = (done - self._first[1]) / elapsed if elapsed > 0.2 else 0.0
-        shown = _human(done) + (f" / {_human(int(total))}" if total else "")
-        return f"{shown}  {_human(rate)}/s" if rate else shown
+        shown = human_size(done) + (f" / {human_size(int(total))}" if total else "")
+        return f"{shown}  {human_size(rate)}/s" if rate else shown
 
     def update(self, phase: str, percent: float, message: str) -> None:
         """Move the bar (safe from worker threads)."""

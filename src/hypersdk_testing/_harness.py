@@ -26,7 +26,12 @@ from hypersdk import (
     as_async_provider,
 )
 from hypersdk_testing._contract import CONTRACT_VERSION
-from hypersdk_testing._failure import ContractViolation, format_exchange, violation_message
+from hypersdk_testing._failure import (
+    ContractViolation,
+    SuiteError,
+    format_exchange,
+    violation_message,
+)
 from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
 from hypersdk_testing._guard import NetworkGuard
 from hypersdk_testing._loopback import LoopbackNetwork
@@ -280,10 +285,16 @@ class Harness:
         """Run ``body`` for values drawn from ``strategy`` under the suite's settings."""
         from hypothesis import given
 
+        from_body: list[BaseException] = []
+
         @self.suite.hypothesis_settings()
         @given(strategy)
         def run(value: _T) -> None:
-            body(value)
+            try:
+                body(value)
+            except Exception as exc:
+                from_body.append(exc)
+                raise
 
         try:
             run()
@@ -292,6 +303,13 @@ class Harness:
             if hasattr(exc, "__notes__"):
                 del exc.__notes__
             raise
+        except Exception as exc:
+            if any(exc is raised for raised in from_body):
+                raise
+            # Drawing the inputs failed before the plugin was called: the suite's bug.
+            raise SuiteError(
+                self.check.id, f"generating an input raised {describe_error(exc)}"
+            ) from exc
 
     def run(self, function: Callable[[], Awaitable[_T]]) -> _T:
         """Run an async step on the suite's anyio backend, capturing logs at DEBUG."""

@@ -217,7 +217,11 @@ def filters_for(vms: list[VMInfo]) -> st.SearchStrategy[VMFilter]:
 
 def _glob_escape(text: str) -> str:
     # fnmatch has no escape function; a one-character class matches the character itself.
-    return "".join(f"[{char}]" if char in "*?[" else char for char in text)
+    # A VMFilter refuses NUL in its glob (it could never come from a user), so a NUL in a
+    # hostile name is matched by "?": the pattern still selects that VM and stays valid.
+    return "".join(
+        "?" if char == "\x00" else f"[{char}]" if char in "*?[" else char for char in text
+    )
 
 
 _formats = st.sampled_from(["qcow2", "raw", "vmdk", "vhd", "vhdx", "ova", "snapshot"])

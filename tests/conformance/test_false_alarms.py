@@ -1,0 +1,91 @@
+"""The suite never blames a correct plugin: generated inputs are valid, its own bugs are its own."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hypersdk import ProviderType, VMFilter, VMInfo
+from hypersdk_testing import check_by_id
+from hypersdk_testing._failure import SuiteError
+from hypersdk_testing._harness import Harness
+from hypersdk_testing.strategies import HOSTILE_NAMES, filters_for, worlds_of_size
+from tests.conformance.reference_suite import RefcloudConformance
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_TYPE = ProviderType("refcloud")
+
+
+@settings(max_examples=30, database=None)
+@given(st.data())
+def test_filters_for_hostile_names_are_valid_and_match_their_vm(data: st.DataObject) -> None:
+    world = data.draw(worlds_of_size(_TYPE, 3))
+    world = [
+        attrs.evolve(vm, name=name) for vm, name in zip(world, HOSTILE_NAMES[5:], strict=False)
+    ]
+    vm_filter = data.draw(filters_for(world))  # would raise inside the strategy before
+    assert isinstance(vm_filter, VMFilter)
+
+
+def test_a_nul_name_gets_a_valid_exact_pattern() -> None:
+    from hypersdk_testing.strategies import _glob_escape
+
+    vm = VMInfo(provider=_TYPE, id="1", name="name\x00with-nul")
+    pattern = _glob_escape(vm.name).upper()
+    assert VMFilter(name_pattern=pattern).matches(vm)
+
+
+def test_an_error_drawing_inputs_is_the_suites_not_a_contract_failure(tmp_path: Path) -> None:
+    harness = Harness(RefcloudConformance(), check_by_id("LIST-FILTER"), tmp_path)
+
+    def broken(_: object) -> int:
+        raise ValueError("a generated input was invalid")
+
+    with pytest.raises(SuiteError, match=r"\[LIST-FILTER\] hypersdk_testing failed") as caught:
+        harness.for_all(st.integers().map(broken), lambda _: None)
+    assert not isinstance(caught.value, AssertionError)  # never reported as a violation
+
+
+def test_an_error_in_the_body_is_not_relabelled(tmp_path: Path) -> None:
+    harness = Harness(RefcloudConformance(), check_by_id("LIST-FILTER"), tmp_path)
+
+    def body(_: int) -> None:
+        raise RuntimeError("from the check")
+
+    with pytest.raises(RuntimeError, match="from the check"):
+        harness.for_all(st.integers(), body)
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_suite_error_is_reported_with_status_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from hypersdk_testing._checks import CHECKS
+
+    def broken(h: Harness) -> None:
+        h.for_all(st.integers().map(lambda _: 1 // 0), lambda _: None)
+
+    monkeypatch.setitem(CHECKS, "LIST-FILTER", broken)  # pytester runs in this process
+    pytester.makepyfile(
+        test_suite_bug=(
+            "from tests.conformance.variants import conformance_class\n"
+            "TestVariant = conformance_class('reference')\n"
+        )
+    )
+    pytester.runpytest(
+        "-p", "no:cacheprovider", "--hypersdk-report=report", "--hypersdk-check=LIST-FILTER"
+    )
+    document = json.loads((pytester.path / "report.json").read_text())
+    (check,) = document["plugins"][0]["checks"]
+    assert check["status"] == "error", check
+    assert "bug in the suite, not in your plugin" in check["reason"]

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from hypersdk_testing._contract import ContractCheck
     from hypersdk_testing._suite import ProviderConformance
 
-__all__ = ["Harness", "Session", "describe_error", "track_clients"]
+__all__ = ["Harness", "Session", "describe_error", "token_fields", "track_clients"]
 
 _T = TypeVar("_T")
 
@@ -132,6 +132,17 @@ class _Capture(logging.Handler):
                 text = f"{record.msg!r} % {record.args!r}"
             shown.append((record, text))
         return shown
+
+
+def token_fields(config: ProviderConfig, token: str) -> tuple[str, ...]:
+    """The config fields (``password``, ``username``, ``metadata.<key>``) holding ``token``."""
+    found: list[str] = []
+    if config.password is not None and token in config.password.reveal():
+        found.append("password")
+    if token in config.username:
+        found.append("username")
+    found.extend(f"metadata.{key}" for key, value in config.metadata.items() if token in value)
+    return tuple(found)
 
 
 def describe_error(error: BaseException) -> str:
@@ -261,6 +272,13 @@ class Harness:
                 context="see IDENTITY-LOADS",
             )
         return as_async_provider(built)
+
+    def required_config(self, config: ProviderConfig, token: str) -> tuple[str, ...]:
+        """The suite's ``required_config``, or where ``config`` holds ``token`` when unset."""
+        explicit = self.suite.required_config
+        if explicit is not None:
+            return tuple(explicit)
+        return token_fields(config, token)
 
     # --- worlds --------------------------------------------------------------------------
 

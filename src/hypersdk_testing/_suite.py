@@ -73,8 +73,12 @@ class ProviderConformance:
     compared_fields: ClassVar[tuple[str, ...]] = tuple(field.name for field in attrs.fields(VMInfo))
     """The VMInfo fields your API carries (and the suite compares)."""
 
-    required_config: ClassVar[tuple[str, ...]] = ("password",)
-    """Config fields (or ``metadata.<key>``) without which connect must refuse to work."""
+    required_config: ClassVar[tuple[str, ...] | None] = None
+    """Config fields (or ``metadata.<key>``) without which connect must refuse to work.
+
+    ``None`` (the default): the field where ``configure()`` placed ``cloud.token``
+    (``password``, ``username`` or ``metadata.<key>``).
+    """
 
     disk_image_formats: ClassVar[tuple[str, ...]] = ("raw", "img")
     """Formats whose main file is the VM's disk, byte for byte (checked against it)."""

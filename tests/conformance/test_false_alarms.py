@@ -89,3 +89,61 @@ def test_a_suite_error_is_reported_with_status_error(
     (check,) = document["plugins"][0]["checks"]
     assert check["status"] == "error", check
     assert "bug in the suite, not in your plugin" in check["reason"]
+
+
+_METADATA_TOKEN = (
+    "from hypersdk import ProviderConfig\n"
+    "from tests.conformance.reference_suite import BASE\n"
+    "from tests.conformance.variants import MetadataTokenRefcloud, conformance_class, "
+    "plugin_module\n"
+    "class TestVariant(conformance_class('reference')):\n"
+    "    plugin = plugin_module('metadata_token', MetadataTokenRefcloud)\n"
+    "{knobs}"
+    "    def configure(self, cloud):\n"
+    "        return ProviderConfig(type='refcloud', endpoint=BASE, "
+    "metadata={{'token': cloud.token}}, timeout=10)\n"
+)
+
+
+def _outcomes(pytester: pytest.Pytester, source: str, *checks: str) -> dict[str, dict[str, str]]:
+    import json
+
+    pytester.makepyfile(test_metadata_token=source)
+    args = [f"--hypersdk-check={check}" for check in checks]
+    pytester.runpytest("-p", "no:cacheprovider", "--hypersdk-report=report", *args)
+    document = json.loads((pytester.path / "report.json").read_text())
+    return {check["id"]: check for check in document["plugins"][0]["checks"]}
+
+
+def test_required_config_is_inferred_from_where_configure_puts_the_token(
+    pytester: pytest.Pytester,
+) -> None:
+    # The README's configure() (token in metadata) used to fail: required_config was
+    # ("password",) whatever configure() did.
+    outcomes = _outcomes(
+        pytester,
+        _METADATA_TOKEN.format(knobs=""),
+        "LIFECYCLE-MISSING-CONFIG",
+        "SUITE-CONFIG",
+    )
+    assert outcomes["LIFECYCLE-MISSING-CONFIG"]["status"] == "passed", outcomes
+    assert outcomes["SUITE-CONFIG"]["status"] == "passed", outcomes
+
+
+def test_a_required_field_configure_leaves_unset_is_a_suite_config_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    outcomes = _outcomes(
+        pytester,
+        _METADATA_TOKEN.format(knobs="    required_config = ('password',)\n"),
+        "LIFECYCLE-MISSING-CONFIG",
+        "SUITE-CONFIG",
+    )
+    suite = outcomes["SUITE-CONFIG"]
+    assert suite["status"] == "failed", outcomes
+    assert "required_config names 'password', which configure(cloud) leaves unset" in str(
+        suite["reason"]
+    )
+    missing = outcomes["LIFECYCLE-MISSING-CONFIG"]
+    assert "connect() succeeded" not in str(missing["reason"]), missing
+    assert "see SUITE-CONFIG" in str(missing["reason"]), missing

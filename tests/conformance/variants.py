@@ -492,6 +492,16 @@ class RequestsCallsRealHost(RequestsRefcloud):
             )
 
 
+class MetadataTokenRefcloud(RefcloudProvider):
+    """A correct provider reading its token from metadata["token"], as the README's does."""
+
+    def _token(self, config: ProviderConfig) -> Secret:
+        token = config.secret("token")
+        if token is None:
+            raise ConfigurationError("refcloud connect: metadata['token'] is required")
+        return token
+
+
 ProviderClass = type[RefcloudProvider] | type[BlockingRefcloud] | type[RequestsRefcloud]
 
 VARIANTS: dict[str, tuple[ProviderClass, str]] = {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from hypersdk import VMInfo
+from hypersdk import ProviderConfig, VMInfo
 from hypersdk_testing import _contract
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._contract import check_by_id
@@ -51,12 +51,14 @@ def suite_config(h: Harness) -> None:
         problems.append(
             f"compared_fields must name VMInfo fields and include id and name; unknown: {unknown}"
         )
-    for name in suite.required_config:
+    for name in suite.required_config or ():
         if name not in _CONFIG_FIELDS and not name.startswith("metadata."):
             problems.append(
                 f"required_config names {name!r}; use one of {', '.join(_CONFIG_FIELDS)} "
                 "or 'metadata.<key>'"
             )
+    if not problems:
+        problems.extend(_required_config_problems(h))
     sizes = suite.world_sizes
     if sizes is not None and (
         not sizes or any(type(size) is not int or size < 0 for size in sizes)
@@ -67,3 +69,36 @@ def suite_config(h: Harness) -> None:
             expected="a well-formed conformance class",
             actual=f"{len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
         )
+
+
+def _required_config_problems(h: Harness) -> list[str]:
+    """What is wrong with ``required_config`` against the config ``configure()`` returns."""
+    from hypersdk_testing._checks.lifecycle import without
+    from hypersdk_testing._fakecloud import FakeCloud
+
+    cloud = FakeCloud(
+        [],
+        page_size=h.suite.page_size,
+        auth_scheme=h.suite.auth_scheme,
+        auth_header=h.suite.auth_header,
+    )
+    cloud._network = h.network  # configure() may ask for cloud.loopback_url(...)
+    try:
+        config: object = h.suite.configure(cloud)
+    except Exception as exc:
+        return [f"configure(cloud) raised {type(exc).__name__}: {exc}"]
+    if not isinstance(config, ProviderConfig):
+        return [f"configure(cloud) must return a ProviderConfig, not {type(config).__name__}"]
+    fields = h.required_config(config, cloud.token)
+    if not fields:
+        return [
+            "required_config is not set and configure(cloud) puts cloud.token in no "
+            "password, username or metadata value: name the required settings in "
+            "required_config = (...)"
+        ]
+    return [
+        f"required_config names {field!r}, which configure(cloud) leaves unset; set it in "
+        "configure() or drop it from required_config"
+        for field in fields
+        if without(config, field) == config
+    ]

@@ -41,7 +41,7 @@ STALL_CAP: Final = 3.0
 class Fault:
     """One failure the mocked API serves instead of a normal answer.
 
-    Build faults with the class methods (``Fault.status(503)``, ``Fault.rate_limited(1)``,
+    Build faults with the class methods (``Fault.http(503)``, ``Fault.rate_limited(1)``,
     ...) and queue them with :meth:`FakeCloud.inject`.
     """
 

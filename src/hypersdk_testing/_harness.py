@@ -134,6 +134,24 @@ class _Capture(logging.Handler):
         return shown
 
 
+@contextlib.contextmanager
+def _hypothesis_storage(directory: Path) -> Iterator[None]:
+    """Keep Hypothesis' files (its constants cache) in ``directory``, not the author's cwd.
+
+    ``database=None`` keeps no examples, but Hypothesis still caches constants under
+    ``.hypothesis/`` in the working directory: the docs promise the suite writes nothing
+    into the author's project.
+    """
+    from hypothesis import configuration
+
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(directory)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
 def token_fields(config: ProviderConfig, token: str) -> tuple[str, ...]:
     """The config fields (``password``, ``username``, ``metadata.<key>``) holding ``token``."""
     found: list[str] = []
@@ -315,7 +333,8 @@ class Harness:
                 raise
 
         try:
-            run()
+            with _hypothesis_storage(self.tmp_path / "hypothesis"):
+                run()
         except ContractViolation as exc:
             # Hypothesis notes repeat the whole generated world; the message summarises it.
             if hasattr(exc, "__notes__"):

@@ -147,3 +147,42 @@ def test_a_required_field_configure_leaves_unset_is_a_suite_config_failure(
     missing = outcomes["LIFECYCLE-MISSING-CONFIG"]
     assert "connect() succeeded" not in str(missing["reason"]), missing
     assert "see SUITE-CONFIG" in str(missing["reason"]), missing
+
+
+def test_the_api_docs_find_contract_versions_own_docstring() -> None:
+    # autodata on a re-exported int rendered int's docstring ("int([x]) -> integer").
+    analyzer = pytest.importorskip("sphinx.pycode").ModuleAnalyzer.for_module("hypersdk_testing")
+    docs = analyzer.find_attr_docs()
+    assert "contract version" in " ".join(docs[("", "CONTRACT_VERSION")])
+
+
+def test_fakecloud_docs_name_the_fault_methods_that_exist() -> None:
+    import re
+
+    from hypersdk_testing import FakeCloud, Fault
+
+    for text in (Fault.__doc__ or "", FakeCloud.__doc__ or ""):
+        for method in re.findall(r"Fault\.(\w+)\(", text):
+            assert hasattr(Fault, method), f"the docs name Fault.{method}(), which does not exist"
+
+
+def test_the_suite_writes_no_hypothesis_directory_into_the_project(
+    pytester: pytest.Pytester,
+) -> None:
+    from hypothesis import configuration
+
+    project = pytester.path / ".hypothesis"
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(project)  # as when run from the author's project
+    try:
+        pytester.makepyfile(
+            test_x=(
+                "from tests.conformance.variants import conformance_class\n"
+                "TestVariant = conformance_class('reference')\n"
+            )
+        )
+        result = pytester.runpytest("-p", "no:cacheprovider", "--hypersdk-check=LIST-FILTER")
+        result.assert_outcomes(passed=1)
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+    assert not project.exists()

@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "CONTRACT",
     "CONTRACT_VERSION",
+    "COMPARED_FIELDS",
     "AREAS",
     "Area",
     "Capability",
@@ -32,6 +33,20 @@ Contract 2 serves ``mock_api`` on 127.0.0.1 for plugins whose HTTP is not httpx,
 the network outside loopback (HTTP-MOCKED), and gives HTTP-TIMEOUTS and
 LIFECYCLE-DISCONNECT a form proven over the socket.
 """
+
+COMPARED_FIELDS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "provider", "id", "name", "state", "location", "power_state", "guest_os",
+        "memory_mb", "num_cpus", "storage_gb", "ip_addresses", "tags", "metadata",
+        "created_at", "updated_at",
+    ),
+}  # fmt: skip
+"""The VMInfo fields compared by default, per contract version.
+
+Written out rather than read from ``attrs.fields(VMInfo)``: a field added to the model
+joins the checks only when a contract version names it, never silently.
+"""
+COMPARED_FIELDS[2] = COMPARED_FIELDS[1]
 
 Area = Literal["suite", "identity", "lifecycle", "discovery", "faults", "export", "hygiene"]
 AREAS: Final[tuple[Area, ...]] = (

@@ -25,7 +25,7 @@ from hypersdk import (
     VMInfo,
     as_async_provider,
 )
-from hypersdk_testing._contract import CONTRACT_VERSION
+from hypersdk_testing._contract import COMPARED_FIELDS, CONTRACT_VERSION
 from hypersdk_testing._failure import (
     ContractViolation,
     SuiteError,
@@ -311,9 +311,15 @@ class Harness:
         """The compared fields of ``vms`` (what list_vms must return, field by field)."""
         return [self.comparable(vm) for vm in vms]
 
+    @property
+    def compared_fields(self) -> tuple[str, ...]:
+        """``compared_fields``, or the default of the contract version that runs."""
+        explicit = self.suite.compared_fields
+        return tuple(explicit) if explicit is not None else COMPARED_FIELDS[self.contract]
+
     def comparable(self, vm: VMInfo) -> dict[str, object]:
         """The fields of ``vm`` the suite compares (``compared_fields``)."""
-        return {name: getattr(vm, name) for name in self.suite.compared_fields}
+        return {name: getattr(vm, name) for name in self.compared_fields}
 
     # --- running -------------------------------------------------------------------------
 

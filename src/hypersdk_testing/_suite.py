@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import attrs
 import pytest
 
-from hypersdk import ProviderConfig, VMInfo
 from hypersdk_testing._contract import CONTRACT, ContractCheck
 
 if TYPE_CHECKING:
@@ -18,6 +16,7 @@ if TYPE_CHECKING:
     import respx
     from hypothesis import settings
 
+    from hypersdk import ProviderConfig, VMInfo
     from hypersdk_testing._fakecloud import FakeCloud
 
 __all__ = ["ProviderConformance", "DEFAULT_MAX_EXAMPLES"]
@@ -70,8 +69,13 @@ class ProviderConformance:
     contract_version: ClassVar[int | None] = None
     """The contract version the plugin is certified against; newer checks only warn."""
 
-    compared_fields: ClassVar[tuple[str, ...]] = tuple(field.name for field in attrs.fields(VMInfo))
-    """The VMInfo fields your API carries (and the suite compares)."""
+    compared_fields: ClassVar[tuple[str, ...] | None] = None
+    """The VMInfo fields your API carries (and the suite compares).
+
+    ``None``: the fields the contract version that runs names
+    (``hypersdk_testing._contract.COMPARED_FIELDS``), so a field added to ``VMInfo``
+    never widens a plugin's checks until its contract does.
+    """
 
     required_config: ClassVar[tuple[str, ...] | None] = None
     """Config fields (or ``metadata.<key>``) without which connect must refuse to work.

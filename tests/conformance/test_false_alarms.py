@@ -186,3 +186,32 @@ def test_the_suite_writes_no_hypothesis_directory_into_the_project(
     finally:
         configuration.set_hypothesis_home_dir(previous)
     assert not project.exists()
+
+
+def test_compared_fields_are_pinned_per_contract_version(tmp_path: Path) -> None:
+    from hypersdk_testing._contract import COMPARED_FIELDS, CONTRACT_VERSION
+
+    # Every version names its fields; a model field added later is not among them.
+    assert set(COMPARED_FIELDS) == set(range(1, CONTRACT_VERSION + 1))
+    known = {field.name for field in attrs.fields(VMInfo)}
+    for fields in COMPARED_FIELDS.values():
+        assert {"id", "name"} <= set(fields) <= known
+    for version in range(1, CONTRACT_VERSION + 1):
+        pinned = type("Pinned", (RefcloudConformance,), {"contract_version": version})
+        harness = Harness(pinned(), check_by_id("LIST-COMPLETE"), tmp_path)
+        assert harness.compared_fields == COMPARED_FIELDS[version]
+    chosen = type("Chosen", (RefcloudConformance,), {"compared_fields": ("id", "name")})
+    assert Harness(chosen(), check_by_id("LIST-COMPLETE"), tmp_path).compared_fields == (
+        "id",
+        "name",
+    )
+
+
+def test_a_field_difference_names_the_suite_setting() -> None:
+    from hypersdk_testing._checks.discovery import difference
+
+    problem = difference(
+        [{"id": "1", "name": "a", "tags": {}}], [{"id": "1", "name": "a", "tags": {"x": ""}}]
+    )
+    assert "compared_fields" in problem
+    assert "representable()" in problem

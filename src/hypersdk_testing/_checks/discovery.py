@@ -77,6 +77,10 @@ def difference(expected: Sequence[dict[str, object]], actual: Sequence[dict[str,
             for name in fields[:4]
         )
         lines.append(f"VM {vm['id']!r} differs in {', '.join(fields)} ({shown})")
+        lines.append(
+            "if your API does not carry these fields as VMInfo has them, that is a suite "
+            "setting: leave them out of compared_fields, or reshape them in representable()"
+        )
         break
     return "\n  ".join(lines)
 

@@ -46,8 +46,9 @@ def suite_config(h: Harness) -> None:
     if type(suite.page_size) is not int or suite.page_size < 1:
         problems.append(f"page_size = {suite.page_size!r}: must be an integer >= 1")
     known = {field.name for field in attrs.fields(VMInfo)}
-    unknown = [name for name in suite.compared_fields if name not in known]
-    if unknown or not {"id", "name"} <= set(suite.compared_fields):
+    compared = h.compared_fields if type(pinned) is int or pinned is None else ()
+    unknown = [name for name in compared if name not in known]
+    if unknown or not {"id", "name"} <= set(compared):
         problems.append(
             f"compared_fields must name VMInfo fields and include id and name; unknown: {unknown}"
         )

@@ -457,6 +457,18 @@ class Harness:
         check's own); for a plugin pinned to an older contract it is a warning.
         """
         session = session or self.last_session
+        if (
+            session is not None
+            and session.cloud.misplaced_token
+            and self.check.id != "SUITE-CONFIG"
+        ):
+            # One root cause, one failure: SUITE-CONFIG names the auth settings.
+            import pytest
+
+            pytest.skip(
+                f"blocked by SUITE-CONFIG: the plugin sent cloud.token in "
+                f"{session.cloud.misplaced_token[0]}, not where auth_header/auth_scheme say"
+            )
         exchange = None
         if session is not None:
             exchange = format_exchange(session.exchange(), self.secrets)

@@ -215,3 +215,31 @@ def test_a_field_difference_names_the_suite_setting() -> None:
     )
     assert "compared_fields" in problem
     assert "representable()" in problem
+
+
+def test_a_token_in_another_header_is_one_suite_config_failure(pytester: pytest.Pytester) -> None:
+    # The mock looks for X-Auth-Token; the plugin sends Authorization: Bearer. Every
+    # request is a 401: one SUITE-CONFIG failure names the settings, the rest are blocked.
+    checks = ("SUITE-CONFIG", "LIFECYCLE-CONNECT", "LIST-COMPLETE", "GET-AGREES", "FAULT-TRANSIENT")
+    pytester.makepyfile(
+        test_auth=(
+            "from tests.conformance.variants import conformance_class\n"
+            "TestVariant = conformance_class('reference', auth_header='X-Auth-Token', "
+            "auth_scheme='')\n"
+        )
+    )
+    import json
+
+    args = [f"--hypersdk-check={check}" for check in checks]
+    pytester.runpytest("-p", "no:cacheprovider", "--hypersdk-report=report", *args)
+    document = json.loads((pytester.path / "report.json").read_text())
+    outcomes = {check["id"]: check for check in document["plugins"][0]["checks"]}
+    suite = outcomes.pop("SUITE-CONFIG")
+    assert suite["status"] == "failed", suite
+    reason = str(suite["reason"])
+    assert "header 'authorization' with scheme 'Bearer'" in reason
+    assert "auth_header = 'X-Auth-Token'" in reason
+    assert "auth_scheme = ''" in reason
+    for check_id, outcome in outcomes.items():
+        assert outcome["status"] == "skipped", (check_id, outcome)
+        assert str(outcome["reason"]).startswith("blocked by SUITE-CONFIG"), outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,8 @@ def suite_config(h: Harness) -> None:
             )
     if not problems:
         problems.extend(_required_config_problems(h))
+    if not problems:
+        problems.extend(_auth_problems(h))
     sizes = suite.world_sizes
     if sizes is not None and (
         not sizes or any(type(size) is not int or size < 0 for size in sizes)
@@ -102,4 +105,32 @@ def _required_config_problems(h: Harness) -> list[str]:
         "configure() or drop it from required_config"
         for field in fields
         if without(config, field) == config
+    ]
+
+
+def _auth_problems(h: Harness) -> list[str]:
+    """The token sent where ``auth_header``/``auth_scheme`` do not look for it."""
+    from hypersdk import PluginMetadata
+    from hypersdk_testing._failure import ContractViolation
+
+    if not isinstance(getattr(h.suite.plugin, "PLUGIN_INFO", None), PluginMetadata):
+        return []  # IDENTITY-LOADS reports it
+    seen: list[str] = []
+
+    async def body() -> None:
+        async with h.session(connect=False) as session:
+            # LIFECYCLE-CONNECT judges connect(); only the token's place matters here.
+            with contextlib.suppress(Exception):
+                await session.provider.connect(session.config)
+            seen.extend(session.cloud.misplaced_token)
+
+    with contextlib.suppress(ContractViolation):  # building failed: IDENTITY-LOADS says why
+        h.run(body)
+    if not seen:
+        return []
+    scheme = h.suite.auth_scheme
+    return [
+        f"the mocked API answered 401 because the plugin sent cloud.token in {seen[0]}, while "
+        f"the class says auth_header = {h.suite.auth_header!r}, auth_scheme = {scheme!r}: "
+        "set auth_header and auth_scheme to where your API expects the token"
     ]

@@ -250,9 +250,11 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "FAULT-RATE-LIMIT-BUDGET",
         "faults",
         "Under persistent 429s the provider gives up within the retry budget with "
-        "RateLimitError carrying retry_after.",
+        "RateLimitError carrying retry_after, in seconds, as the Retry-After header says "
+        "(delay-seconds or HTTP-date).",
         "Bound the number of retries (or their total wait) and raise the last "
         "RateLimitError when the budget runs out.",
+        tightened_in=(2,),
     ),
     _check(
         "FAULT-TRANSIENT",
@@ -279,9 +281,12 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "FAULT-ERROR-TYPES",
         "faults",
         "No fault (401, 403, 404, 429, 5xx, timeout, reset, bad body) lets anything but a "
-        "HyperSDKError escape a public method.",
+        "HyperSDKError escape a public method; 401 after connect raises "
+        "AuthenticationError, 400 and 422 ProviderAPIError without a retry.",
         "Catch httpx.HTTPError, ValueError, KeyError and TypeError at the edge of each "
-        "operation and map them to hypersdk errors.",
+        "operation and map them to hypersdk errors (hypersdk.error_for_response maps each "
+        "status to its family).",
+        tightened_in=(2,),
     ),
     _check(
         "FAULT-DEADLINE",

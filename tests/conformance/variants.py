@@ -492,6 +492,43 @@ class RequestsCallsRealHost(RequestsRefcloud):
             )
 
 
+class AuthErrorAsAPIError(RefcloudProvider):
+    """Maps a 401 on a connected session to a generic ProviderAPIError."""
+
+    async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
+        try:
+            return await super().list_vms(filter)
+        except AuthenticationError as exc:
+            raise ProviderAPIError(f"refcloud list_vms: HTTP {exc.status}") from None
+
+
+class RetriesClientErrors(RefcloudProvider):
+    """Retries every API error, 400 and 422 included, as if asking again could help."""
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if type(error) is ProviderAPIError and attempt < self.max_attempts:
+            return 0.01
+        return super()._retry_delay(error, attempt, idempotent=idempotent)
+
+
+class RetryAfterSecondsOnly(RefcloudProvider):
+    """Reads Retry-After only as delay-seconds: an HTTP-date is dropped as unreadable."""
+
+    def _make_client(self, config: ProviderConfig, token: Secret) -> httpx.AsyncClient:
+        client = super()._make_client(config, token)
+
+        async def seconds_only(response: httpx.Response) -> None:
+            value = response.headers.get("retry-after")
+            if value is not None:
+                try:
+                    float(value)
+                except ValueError:
+                    del response.headers["retry-after"]
+
+        client.event_hooks["response"].append(seconds_only)
+        return client
+
+
 class MetadataTokenRefcloud(RefcloudProvider):
     """A correct provider reading its token from metadata["token"], as the README's does."""
 
@@ -527,6 +564,9 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "timeouts_as_api_errors": (TimeoutsAsAPIErrors, "FAULT-UNAVAILABLE"),
     "raw_json_errors": (RawJSONErrors, "FAULT-BAD-BODY"),
     "raw_transport_errors": (RawTransportErrors, "FAULT-ERROR-TYPES"),
+    "auth_error_as_api_error": (AuthErrorAsAPIError, "FAULT-ERROR-TYPES"),
+    "retries_client_errors": (RetriesClientErrors, "FAULT-ERROR-TYPES"),
+    "retry_after_seconds_only": (RetryAfterSecondsOnly, "FAULT-RATE-LIMIT-BUDGET"),
     "blocking_sleep": (BlockingSleep, "FAULT-DEADLINE"),
     "checksum_of_wrong_bytes": (ChecksumOfWrongBytes, "EXPORT-RESULT"),
     "never_checks_format": (NeverChecksFormat, "EXPORT-UNSUPPORTED"),

@@ -228,8 +228,12 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "GET-NOT-FOUND",
         "discovery",
-        "get_vm() of an unknown id raises VMNotFoundError (never returns None).",
-        "Map HTTP 404 to VMNotFoundError (raise_for_response(..., resource='vm')).",
+        "get_vm() of an unknown id raises VMNotFoundError (never returns None), also for "
+        "prefixes, suffixes and case variants of existing ids; export_vm() of an unknown "
+        "id raises it too and writes nothing.",
+        "Map HTTP 404 to VMNotFoundError (raise_for_response(..., resource='vm')); look "
+        "VMs up by their exact id, and look the VM up before writing anything.",
+        tightened_in=(2,),
     ),
     _check(
         "SEARCH-SEMANTICS",

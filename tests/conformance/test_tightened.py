@@ -13,6 +13,8 @@ TIGHTENED = [
     ("auth_error_as_api_error", "FAULT-ERROR-TYPES", "AuthenticationError given HTTP 401"),
     ("retries_client_errors", "FAULT-ERROR-TYPES", "no retry of HTTP 400"),
     ("retry_after_seconds_only", "FAULT-RATE-LIMIT-BUDGET", "an HTTP-date"),
+    ("prefix_matching_get", "GET-NOT-FOUND", "existing ids"),
+    ("export_writes_before_lookup", "GET-NOT-FOUND", "in output_path"),
 ]
 
 

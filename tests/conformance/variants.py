@@ -24,6 +24,8 @@ from hypersdk import (
     AuthenticationError,
     ConfigurationError,
     ExportCapabilities,
+    ExportOptions,
+    ExportResult,
     HyperSDKError,
     PluginMetadata,
     ProviderAPIError,
@@ -529,6 +531,27 @@ class RetryAfterSecondsOnly(RefcloudProvider):
         return client
 
 
+class PrefixMatchingGet(RefcloudProvider):
+    """Finds a VM by listing and taking the first whose id starts with the one asked for."""
+
+    async def get_vm(self, identifier: str) -> VMInfo:
+        for vm in await self._all_machines():
+            if vm.id.startswith(identifier):
+                return vm
+        raise VMNotFoundError(f"refcloud get_vm: no VM {identifier!r}")
+
+
+class ExportWritesBeforeLookup(RefcloudProvider):
+    """Opens the output file before it knows the VM exists, and leaves it on "not found"."""
+
+    async def export_vm(
+        self, identifier: str, options: ExportOptions, *, progress: Any = None
+    ) -> ExportResult:
+        options.output_path.mkdir(parents=True, exist_ok=True)
+        (options.output_path / f"{identifier}.raw.part").write_bytes(b"")
+        return await super().export_vm(identifier, options, progress=progress)
+
+
 class MetadataTokenRefcloud(RefcloudProvider):
     """A correct provider reading its token from metadata["token"], as the README's does."""
 
@@ -549,6 +572,8 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "ignores_filter": (IgnoresFilter, "LIST-FILTER"),
     "get_drops_addresses": (GetDropsAddresses, "GET-AGREES"),
     "swallows_404": (Swallows404, "GET-NOT-FOUND"),
+    "prefix_matching_get": (PrefixMatchingGet, "GET-NOT-FOUND"),
+    "export_writes_before_lookup": (ExportWritesBeforeLookup, "GET-NOT-FOUND"),
     "case_sensitive_search": (CaseSensitiveSearch, "SEARCH-SEMANTICS"),
     "empty_name": (EmptyName, "IDENTITY-NAME"),
     "wrong_type": (WrongType, "IDENTITY-TYPE"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
-from hypersdk import VMFilter, VMInfo, VMNotFoundError, search_matches
+from hypersdk import ExportOptions, VMFilter, VMInfo, VMNotFoundError, search_matches
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._harness import describe_error
 from hypersdk_testing._world import UNKNOWN_VM_ID, default_world_sizes
@@ -17,7 +17,7 @@ from hypersdk_testing.strategies import filters_for, vm_filters, worlds_of_size
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from hypersdk_testing._harness import Harness
+    from hypersdk_testing._harness import Harness, Session
 
 _SHOWN = 5
 
@@ -233,25 +233,67 @@ def get_agrees(h: Harness) -> None:
     h.run(body)
 
 
+def _near_misses(ids: Sequence[str]) -> list[str]:
+    """Ids that look like existing ones but are not: prefixes, suffixes, case variants.
+
+    A ``get_vm`` that matches by prefix, substring or case-insensitively finds a VM for
+    them; a correct one raises VMNotFoundError.
+    """
+    existing = set(ids)
+    probes: list[str] = []
+    for vm_id in ids:
+        for probe in (vm_id[:-1], vm_id[1:], vm_id.upper(), vm_id.lower(), vm_id.swapcase()):
+            if probe and probe.strip() == probe and probe not in existing and probe not in probes:
+                probes.append(probe)
+    return probes
+
+
 @implements("GET-NOT-FOUND")
 def get_not_found(h: Harness) -> None:
     async def body() -> None:
         async with h.session(h.world(3)) as session:
-            try:
-                got = await session.provider.get_vm(UNKNOWN_VM_ID)
-            except VMNotFoundError:
-                return
-            except Exception as exc:
+            ids = [vm.id for vm in session.cloud.vms]
+            probes = [UNKNOWN_VM_ID, *_near_misses(ids)]
+            for index, probe in enumerate(probes):
+                since = 1 if index == 0 else 2  # contract 2 probes the near misses
+                try:
+                    got = await session.provider.get_vm(probe)
+                except VMNotFoundError:
+                    continue
+                except Exception as exc:
+                    h.fail(
+                        expected=f"VMNotFoundError from get_vm({probe!r})",
+                        actual=describe_error(exc),
+                        since=since,
+                    )
+                near = f" (existing ids: {_clip(ids)})" if index else ""
                 h.fail(
-                    expected=f"VMNotFoundError from get_vm({UNKNOWN_VM_ID!r})",
-                    actual=describe_error(exc),
+                    expected=f"VMNotFoundError from get_vm({probe!r}){near}",
+                    actual=f"it returned {got!r:.200}",
+                    since=since,
                 )
-            h.fail(
-                expected=f"VMNotFoundError from get_vm({UNKNOWN_VM_ID!r})",
-                actual=f"it returned {got!r:.200}",
-            )
+            if h.capabilities.supported_formats:
+                await _export_unknown(h, session)
 
     h.run(body)
+
+
+async def _export_unknown(h: Harness, session: Session) -> None:
+    # Contract 2: exporting an unknown VM is "not found" too, and writes nothing.
+    out = h.tmp_path / "export-unknown"
+    options = ExportOptions(output_path=out, format=h.capabilities.supported_formats[0])
+    expected = f"VMNotFoundError from export_vm({UNKNOWN_VM_ID!r}, ...), nothing written"
+    try:
+        result = await session.provider.export_vm(UNKNOWN_VM_ID, options)
+    except VMNotFoundError:
+        pass
+    except Exception as exc:
+        h.fail(expected=expected, actual=describe_error(exc), since=2)
+    else:
+        h.fail(expected=expected, actual=f"it returned {result!r:.200}", since=2)
+    left = sorted(str(path.relative_to(out)) for path in out.rglob("*")) if out.exists() else []
+    if left:
+        h.fail(expected=expected, actual=f"it left {_clip(left)} in output_path", since=2)
 
 
 def _queries(world: list[VMInfo]) -> st.SearchStrategy[str]:

@@ -218,6 +218,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "generated filters.",
         "Apply VMFilter.matches to every VM (server-side filters may narrow the request, "
         "but the result must equal the reference semantics).",
+        tightened_in=(2,),
     ),
     _check(
         "GET-AGREES",
@@ -240,6 +241,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "discovery",
         "search_vms(query) returns the VMs hypersdk.search_matches accepts, in list order.",
         "Use the default Provider.search_vms, or filter with hypersdk.search_matches.",
+        tightened_in=(2,),
     ),
     # faults -----------------------------------------------------------------------------
     _check(

@@ -15,6 +15,13 @@ TIGHTENED = [
     ("retry_after_seconds_only", "FAULT-RATE-LIMIT-BUDGET", "an HTTP-date"),
     ("prefix_matching_get", "GET-NOT-FOUND", "existing ids"),
     ("export_writes_before_lookup", "GET-NOT-FOUND", "in output_path"),
+    ("case_sensitive_state_filter", "LIST-FILTER", "state="),
+    ("any_tag_filter", "LIST-FILTER", "'team': 'web'"),
+    ("tag_key_only_filter", "LIST-FILTER", "tags="),
+    ("empty_tag_value_means_any", "LIST-FILTER", "'env': ''"),
+    ("case_insensitive_tag_values", "LIST-FILTER", "tags={'team': 'web'}"),
+    ("substring_glob", "LIST-FILTER", "name_pattern='web-0'"),
+    ("any_term_search", "SEARCH-SEMANTICS", "'web prod'"),
 ]
 
 

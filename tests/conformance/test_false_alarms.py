@@ -243,3 +243,26 @@ def test_a_token_in_another_header_is_one_suite_config_failure(pytester: pytest.
     for check_id, outcome in outcomes.items():
         assert outcome["status"] == "skipped", (check_id, outcome)
         assert str(outcome["reason"]).startswith("blocked by SUITE-CONFIG"), outcome
+
+
+def test_an_identity_failure_blocks_its_dependents(pytester: pytest.Pytester) -> None:
+    # One root cause, one failure: a wrong provider_type used to fail 11-28 checks with
+    # unrelated fix lines; now the IDENTITY checks fail and the rest say what blocks them.
+    import json
+
+    pytester.makepyfile(
+        test_wrong_type=(
+            "from tests.conformance.variants import conformance_class\n"
+            "TestVariant = conformance_class('wrong_type')\n"
+        )
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "--hypersdk-report=report")
+    document = json.loads((pytester.path / "report.json").read_text())
+    outcomes = {check["id"]: check for check in document["plugins"][0]["checks"]}
+    failed = sorted(check_id for check_id, o in outcomes.items() if o["status"] == "failed")
+    assert failed == ["IDENTITY-LOADS", "IDENTITY-TYPE"], failed
+    blocked = [o for o in outcomes.values() if o["status"] == "skipped"]
+    assert blocked
+    for outcome in blocked:
+        reason = str(outcome["reason"])
+        assert reason.startswith(("blocked by IDENTITY-TYPE", "not claimed")), reason

@@ -153,7 +153,8 @@ def vm_infos(
         memory_mb=st.integers(0, 1 << 20),
         num_cpus=st.integers(0, 256),
         storage_gb=st.integers(0, 1 << 16),
-        ip_addresses=st.lists(ip_addresses, max_size=3).map(tuple),
+        # A VM lists each address once: clouds that de-duplicate are right to.
+        ip_addresses=st.lists(ip_addresses, max_size=3, unique=True).map(tuple),
         tags=tag_mappings,
         metadata=_string_maps,
         created_at=st.none() | aware_datetimes,

@@ -266,3 +266,18 @@ def test_an_identity_failure_blocks_its_dependents(pytester: pytest.Pytester) ->
     for outcome in blocked:
         reason = str(outcome["reason"])
         assert reason.startswith(("blocked by IDENTITY-TYPE", "not claimed")), reason
+
+
+def test_generated_vms_list_each_address_once() -> None:
+    # A repeated address made OpenStack's (de-duplicating) mapping fail LIST-COMPLETE.
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+
+    from hypersdk_testing.strategies import vm_infos
+
+    with pytest.raises(NoSuchExample):
+        find(
+            vm_infos(),
+            lambda vm: len(set(vm.ip_addresses)) < len(vm.ip_addresses),
+            settings=settings(max_examples=1000, database=None),
+        )

@@ -17,15 +17,24 @@ FakeCloud and their dependencies (Hypothesis, respx, httpx) load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from hypersdk_testing import _contract
 from hypersdk_testing._contract import (
     CONTRACT,
-    CONTRACT_VERSION,
     ContractCheck,
     check_by_id,
 )
 from hypersdk_testing._decide import Action, decide
+
+# Assigned here, not imported, so the API docs find this docstring instead of int's.
+CONTRACT_VERSION: Final = _contract.CONTRACT_VERSION
+"""The newest contract version this hypersdk checks (an int).
+
+Each check records the version that introduced it (:attr:`ContractCheck.since`) and
+those that made it stricter (:attr:`ContractCheck.tightened_in`); a plugin that pins
+``contract_version`` below it sees what is newer as warnings until it opts in.
+"""
 
 if TYPE_CHECKING:
     from hypersdk_testing._failure import ContractViolation

@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "CONTRACT",
     "CONTRACT_VERSION",
+    "COMPARED_FIELDS",
     "AREAS",
     "Area",
     "Capability",
@@ -32,6 +33,20 @@ Contract 2 serves ``mock_api`` on 127.0.0.1 for plugins whose HTTP is not httpx,
 the network outside loopback (HTTP-MOCKED), and gives HTTP-TIMEOUTS and
 LIFECYCLE-DISCONNECT a form proven over the socket.
 """
+
+COMPARED_FIELDS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "provider", "id", "name", "state", "location", "power_state", "guest_os",
+        "memory_mb", "num_cpus", "storage_gb", "ip_addresses", "tags", "metadata",
+        "created_at", "updated_at",
+    ),
+}  # fmt: skip
+"""The VMInfo fields compared by default, per contract version.
+
+Written out rather than read from ``attrs.fields(VMInfo)``: a field added to the model
+joins the checks only when a contract version names it, never silently.
+"""
+COMPARED_FIELDS[2] = COMPARED_FIELDS[1]
 
 Area = Literal["suite", "identity", "lifecycle", "discovery", "faults", "export", "hygiene"]
 AREAS: Final[tuple[Area, ...]] = (
@@ -203,6 +218,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "generated filters.",
         "Apply VMFilter.matches to every VM (server-side filters may narrow the request, "
         "but the result must equal the reference semantics).",
+        tightened_in=(2,),
     ),
     _check(
         "GET-AGREES",
@@ -213,14 +229,19 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "GET-NOT-FOUND",
         "discovery",
-        "get_vm() of an unknown id raises VMNotFoundError (never returns None).",
-        "Map HTTP 404 to VMNotFoundError (raise_for_response(..., resource='vm')).",
+        "get_vm() of an unknown id raises VMNotFoundError (never returns None), also for "
+        "prefixes, suffixes and case variants of existing ids; export_vm() of an unknown "
+        "id raises it too and writes nothing.",
+        "Map HTTP 404 to VMNotFoundError (raise_for_response(..., resource='vm')); look "
+        "VMs up by their exact id, and look the VM up before writing anything.",
+        tightened_in=(2,),
     ),
     _check(
         "SEARCH-SEMANTICS",
         "discovery",
         "search_vms(query) returns the VMs hypersdk.search_matches accepts, in list order.",
         "Use the default Provider.search_vms, or filter with hypersdk.search_matches.",
+        tightened_in=(2,),
     ),
     # faults -----------------------------------------------------------------------------
     _check(
@@ -235,9 +256,11 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "FAULT-RATE-LIMIT-BUDGET",
         "faults",
         "Under persistent 429s the provider gives up within the retry budget with "
-        "RateLimitError carrying retry_after.",
+        "RateLimitError carrying retry_after, in seconds, as the Retry-After header says "
+        "(delay-seconds or HTTP-date).",
         "Bound the number of retries (or their total wait) and raise the last "
         "RateLimitError when the budget runs out.",
+        tightened_in=(2,),
     ),
     _check(
         "FAULT-TRANSIENT",
@@ -264,9 +287,12 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "FAULT-ERROR-TYPES",
         "faults",
         "No fault (401, 403, 404, 429, 5xx, timeout, reset, bad body) lets anything but a "
-        "HyperSDKError escape a public method.",
+        "HyperSDKError escape a public method; 401 after connect raises "
+        "AuthenticationError, 400 and 422 ProviderAPIError without a retry.",
         "Catch httpx.HTTPError, ValueError, KeyError and TypeError at the edge of each "
-        "operation and map them to hypersdk errors.",
+        "operation and map them to hypersdk errors (hypersdk.error_for_response maps each "
+        "status to its family).",
+        tightened_in=(2,),
     ),
     _check(
         "FAULT-DEADLINE",

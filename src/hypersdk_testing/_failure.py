@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from hypersdk_testing._contract import ContractCheck
 
-__all__ = ["ContractViolation", "format_exchange", "redact", "violation_message"]
+__all__ = ["ContractViolation", "SuiteError", "format_exchange", "redact", "violation_message"]
 
 _REDACTED: Final = "<redacted>"
 _SHOWN_EXCHANGES: Final = 12
@@ -31,6 +31,21 @@ class ContractViolation(AssertionError):
         super().__init__(message)
         self.check_id = check_id
         self.since = since
+
+
+class SuiteError(Exception):
+    """The conformance suite itself failed (a bug in hypersdk_testing, not in the plugin).
+
+    Reported with status ``error`` and never as a contract failure: an input the suite
+    generated or a step it took broke before the plugin was even asked.
+    """
+
+    def __init__(self, check_id: str, message: str) -> None:
+        super().__init__(
+            f"[{check_id}] hypersdk_testing failed while running this check; this is a bug "
+            f"in the suite, not in your plugin (please report it): {message}"
+        )
+        self.check_id = check_id
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

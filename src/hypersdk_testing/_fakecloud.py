@@ -41,7 +41,7 @@ STALL_CAP: Final = 3.0
 class Fault:
     """One failure the mocked API serves instead of a normal answer.
 
-    Build faults with the class methods (``Fault.status(503)``, ``Fault.rate_limited(1)``,
+    Build faults with the class methods (``Fault.http(503)``, ``Fault.rate_limited(1)``,
     ...) and queue them with :meth:`FakeCloud.inject`.
     """
 
@@ -247,6 +247,8 @@ class FakeCloud:
         self.mutations: list[Mutation] = []
         self.requests: list[_Request] = []
         self.unmatched: list[httpx.Request] = []
+        self.misplaced_token: list[str] = []
+        """Where rejected requests carried the valid token instead (``"header 'X-Token'"``)."""
         self.disk_requests = 0
         self.faults_served: list[tuple[float, Fault]] = []
         self.on_disk_chunk: Callable[[], None] | None = None
@@ -306,6 +308,15 @@ class FakeCloud:
         expected = f"{self.auth_scheme} {self.token}" if self.auth_scheme else self.token
         return sent == expected
 
+    def _token_elsewhere(self, request: httpx.Request) -> str:
+        # The valid token sent in another header or scheme: a suite setting, not a bug.
+        for name, value in request.headers.items():
+            if self.token and self.token in value:
+                scheme = value[: value.index(self.token)].strip()
+                shown = f"scheme {scheme!r}" if scheme else "no scheme (the bare token)"
+                return f"header {name!r} with {shown}"
+        return ""
+
     def intercept(
         self, request: httpx.Request, *, check_token: bool = True
     ) -> httpx.Response | None:
@@ -319,6 +330,10 @@ class FakeCloud:
         with self._lock:
             self.requests.append(_Request(time.monotonic(), request.method, str(request.url)))
         if check_token and not self.authorized(request):
+            where = self._token_elsewhere(request)
+            if where:
+                with self._lock:
+                    self.misplaced_token.append(where)
             return self.json({"id": "unauthorized", "message": "Unable to authenticate you"}, 401)
         fault = self._next_fault(request, kinds=_INTERCEPTED)
         if fault is None:

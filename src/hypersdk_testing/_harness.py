@@ -25,8 +25,13 @@ from hypersdk import (
     VMInfo,
     as_async_provider,
 )
-from hypersdk_testing._contract import CONTRACT_VERSION
-from hypersdk_testing._failure import ContractViolation, format_exchange, violation_message
+from hypersdk_testing._contract import COMPARED_FIELDS, CONTRACT_VERSION
+from hypersdk_testing._failure import (
+    ContractViolation,
+    SuiteError,
+    format_exchange,
+    violation_message,
+)
 from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
 from hypersdk_testing._guard import NetworkGuard
 from hypersdk_testing._loopback import LoopbackNetwork
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     from hypersdk_testing._contract import ContractCheck
     from hypersdk_testing._suite import ProviderConformance
 
-__all__ = ["Harness", "Session", "describe_error", "track_clients"]
+__all__ = ["Harness", "Session", "describe_error", "token_fields", "track_clients"]
 
 _T = TypeVar("_T")
 
@@ -127,6 +132,35 @@ class _Capture(logging.Handler):
                 text = f"{record.msg!r} % {record.args!r}"
             shown.append((record, text))
         return shown
+
+
+@contextlib.contextmanager
+def _hypothesis_storage(directory: Path) -> Iterator[None]:
+    """Keep Hypothesis' files (its constants cache) in ``directory``, not the author's cwd.
+
+    ``database=None`` keeps no examples, but Hypothesis still caches constants under
+    ``.hypothesis/`` in the working directory: the docs promise the suite writes nothing
+    into the author's project.
+    """
+    from hypothesis import configuration
+
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(directory)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
+def token_fields(config: ProviderConfig, token: str) -> tuple[str, ...]:
+    """The config fields (``password``, ``username``, ``metadata.<key>``) holding ``token``."""
+    found: list[str] = []
+    if config.password is not None and token in config.password.reveal():
+        found.append("password")
+    if token in config.username:
+        found.append("username")
+    found.extend(f"metadata.{key}" for key, value in config.metadata.items() if token in value)
+    return tuple(found)
 
 
 def describe_error(error: BaseException) -> str:
@@ -257,6 +291,13 @@ class Harness:
             )
         return as_async_provider(built)
 
+    def required_config(self, config: ProviderConfig, token: str) -> tuple[str, ...]:
+        """The suite's ``required_config``, or where ``config`` holds ``token`` when unset."""
+        explicit = self.suite.required_config
+        if explicit is not None:
+            return tuple(explicit)
+        return token_fields(config, token)
+
     # --- worlds --------------------------------------------------------------------------
 
     def world(self, size: int, *, seed: int = 0) -> list[VMInfo]:
@@ -270,9 +311,15 @@ class Harness:
         """The compared fields of ``vms`` (what list_vms must return, field by field)."""
         return [self.comparable(vm) for vm in vms]
 
+    @property
+    def compared_fields(self) -> tuple[str, ...]:
+        """``compared_fields``, or the default of the contract version that runs."""
+        explicit = self.suite.compared_fields
+        return tuple(explicit) if explicit is not None else COMPARED_FIELDS[self.contract]
+
     def comparable(self, vm: VMInfo) -> dict[str, object]:
         """The fields of ``vm`` the suite compares (``compared_fields``)."""
-        return {name: getattr(vm, name) for name in self.suite.compared_fields}
+        return {name: getattr(vm, name) for name in self.compared_fields}
 
     # --- running -------------------------------------------------------------------------
 
@@ -280,18 +327,32 @@ class Harness:
         """Run ``body`` for values drawn from ``strategy`` under the suite's settings."""
         from hypothesis import given
 
+        from_body: list[BaseException] = []
+
         @self.suite.hypothesis_settings()
         @given(strategy)
         def run(value: _T) -> None:
-            body(value)
+            try:
+                body(value)
+            except Exception as exc:
+                from_body.append(exc)
+                raise
 
         try:
-            run()
+            with _hypothesis_storage(self.tmp_path / "hypothesis"):
+                run()
         except ContractViolation as exc:
             # Hypothesis notes repeat the whole generated world; the message summarises it.
             if hasattr(exc, "__notes__"):
                 del exc.__notes__
             raise
+        except Exception as exc:
+            if any(exc is raised for raised in from_body):
+                raise
+            # Drawing the inputs failed before the plugin was called: the suite's bug.
+            raise SuiteError(
+                self.check.id, f"generating an input raised {describe_error(exc)}"
+            ) from exc
 
     def run(self, function: Callable[[], Awaitable[_T]]) -> _T:
         """Run an async step on the suite's anyio backend, capturing logs at DEBUG."""
@@ -396,6 +457,18 @@ class Harness:
         check's own); for a plugin pinned to an older contract it is a warning.
         """
         session = session or self.last_session
+        if (
+            session is not None
+            and session.cloud.misplaced_token
+            and self.check.id != "SUITE-CONFIG"
+        ):
+            # One root cause, one failure: SUITE-CONFIG names the auth settings.
+            import pytest
+
+            pytest.skip(
+                f"blocked by SUITE-CONFIG: the plugin sent cloud.token in "
+                f"{session.cloud.misplaced_token[0]}, not where auth_header/auth_scheme say"
+            )
         exchange = None
         if session is not None:
             exchange = format_exchange(session.exchange(), self.secrets)

@@ -35,6 +35,7 @@ pytest.register_assert_rewrite("hypersdk_testing._checks", "hypersdk_testing._ha
 
 _DECISION: Final = pytest.StashKey[tuple[Action, str]]()
 _WARNING: Final = pytest.StashKey[str]()
+_SUITE_ERROR: Final = pytest.StashKey[bool]()
 _REPORT: Final = pytest.StashKey["Report"]()
 
 
@@ -206,10 +207,14 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Record each check's outcome for the report and the warnings summary."""
+    from hypersdk_testing._failure import SuiteError
+
     report = yield
     check = _check_of(item)
     if check is None:
         return report
+    if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
+        item.stash[_SUITE_ERROR] = True  # the suite's own failure, never the plugin's
     if report.when == "call" and _WARNING in item.stash:
         report.sections.append(("hypersdk contract warning", item.stash[_WARNING]))
     store = item.config.stash.get(_REPORT, None)
@@ -252,7 +257,9 @@ def _outcome(item: pytest.Item, check: ContractCheck, report: pytest.TestReport)
         text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
         text = text.removeprefix("Skipped: ")
     elif report.failed:
-        status = "error" if action is Action.ERROR or report.when != "call" else "failed"
+        suite_error = item.stash.get(_SUITE_ERROR, False)
+        errored = action is Action.ERROR or report.when != "call" or suite_error
+        status = "error" if errored else "failed"
         text = reason if action is Action.ERROR else _failure_text(report)
     elif _WARNING in item.stash:
         status, text = "warning", item.stash[_WARNING]
@@ -270,7 +277,9 @@ def _failure_text(report: pytest.TestReport) -> str:
     # "AssertionError: [ID] ..." / "hypersdk_testing._failure.ContractViolation: ..."
     head, sep, rest = text.partition(": ")
     return (
-        rest if sep and head.rsplit(".", 1)[-1] in ("ContractViolation", "AssertionError") else text
+        rest
+        if sep and head.rsplit(".", 1)[-1] in ("ContractViolation", "AssertionError", "SuiteError")
+        else text
     )
 
 

@@ -153,7 +153,8 @@ def vm_infos(
         memory_mb=st.integers(0, 1 << 20),
         num_cpus=st.integers(0, 256),
         storage_gb=st.integers(0, 1 << 16),
-        ip_addresses=st.lists(ip_addresses, max_size=3).map(tuple),
+        # A VM lists each address once: clouds that de-duplicate are right to.
+        ip_addresses=st.lists(ip_addresses, max_size=3, unique=True).map(tuple),
         tags=tag_mappings,
         metadata=_string_maps,
         created_at=st.none() | aware_datetimes,
@@ -217,7 +218,11 @@ def filters_for(vms: list[VMInfo]) -> st.SearchStrategy[VMFilter]:
 
 def _glob_escape(text: str) -> str:
     # fnmatch has no escape function; a one-character class matches the character itself.
-    return "".join(f"[{char}]" if char in "*?[" else char for char in text)
+    # A VMFilter refuses NUL in its glob (it could never come from a user), so a NUL in a
+    # hostile name is matched by "?": the pattern still selects that VM and stays valid.
+    return "".join(
+        "?" if char == "\x00" else f"[{char}]" if char in "*?[" else char for char in text
+    )
 
 
 _formats = st.sampled_from(["qcow2", "raw", "vmdk", "vhd", "vhdx", "ova", "snapshot"])

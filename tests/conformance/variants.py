@@ -24,6 +24,8 @@ from hypersdk import (
     AuthenticationError,
     ConfigurationError,
     ExportCapabilities,
+    ExportOptions,
+    ExportResult,
     HyperSDKError,
     PluginMetadata,
     ProviderAPIError,
@@ -492,6 +494,157 @@ class RequestsCallsRealHost(RequestsRefcloud):
             )
 
 
+class AuthErrorAsAPIError(RefcloudProvider):
+    """Maps a 401 on a connected session to a generic ProviderAPIError."""
+
+    async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
+        try:
+            return await super().list_vms(filter)
+        except AuthenticationError as exc:
+            raise ProviderAPIError(f"refcloud list_vms: HTTP {exc.status}") from None
+
+
+class RetriesClientErrors(RefcloudProvider):
+    """Retries every API error, 400 and 422 included, as if asking again could help."""
+
+    def _retry_delay(self, error: HyperSDKError, attempt: int, *, idempotent: bool) -> float | None:
+        if type(error) is ProviderAPIError and attempt < self.max_attempts:
+            return 0.01
+        return super()._retry_delay(error, attempt, idempotent=idempotent)
+
+
+class RetryAfterSecondsOnly(RefcloudProvider):
+    """Reads Retry-After only as delay-seconds: an HTTP-date is dropped as unreadable."""
+
+    def _make_client(self, config: ProviderConfig, token: Secret) -> httpx.AsyncClient:
+        client = super()._make_client(config, token)
+
+        async def seconds_only(response: httpx.Response) -> None:
+            value = response.headers.get("retry-after")
+            if value is not None:
+                try:
+                    float(value)
+                except ValueError:
+                    del response.headers["retry-after"]
+
+        client.event_hooks["response"].append(seconds_only)
+        return client
+
+
+class PrefixMatchingGet(RefcloudProvider):
+    """Finds a VM by listing and taking the first whose id starts with the one asked for."""
+
+    async def get_vm(self, identifier: str) -> VMInfo:
+        for vm in await self._all_machines():
+            if vm.id.startswith(identifier):
+                return vm
+        raise VMNotFoundError(f"refcloud get_vm: no VM {identifier!r}")
+
+
+class ExportWritesBeforeLookup(RefcloudProvider):
+    """Opens the output file before it knows the VM exists, and leaves it on "not found"."""
+
+    async def export_vm(
+        self, identifier: str, options: ExportOptions, *, progress: Any = None
+    ) -> ExportResult:
+        options.output_path.mkdir(parents=True, exist_ok=True)
+        (options.output_path / f"{identifier}.raw.part").write_bytes(b"")
+        return await super().export_vm(identifier, options, progress=progress)
+
+
+class _OwnFilter(RefcloudProvider):
+    """Filters with its own ``_matches`` (each subclass gets one rule of it wrong)."""
+
+    async def list_vms(self, filter: VMFilter | None = None) -> list[VMInfo]:
+        vms = await self._all_machines()
+        return [vm for vm in vms if filter is None or self._matches(filter, vm)]
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        return f.matches(vm)
+
+
+class CaseSensitiveStateFilter(_OwnFilter):
+    """Compares state and location exactly, so "RUNNING" finds no running VM."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        if (f.state and f.state != vm.state) or (f.location and f.location != vm.location):
+            return False
+        return attrs.evolve(f, state="", location="").matches(vm)
+
+
+class AnyTagFilter(_OwnFilter):
+    """Accepts a VM that carries any one of the filter's tags."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        if f.tags and not any(vm.tags.get(key) == value for key, value in f.tags.items()):
+            return False
+        return attrs.evolve(f, tags={}).matches(vm)
+
+
+class TagKeyOnlyFilter(_OwnFilter):
+    """Checks that the tag key exists and ignores its value."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        if any(key not in vm.tags for key in f.tags):
+            return False
+        return attrs.evolve(f, tags={}).matches(vm)
+
+
+class EmptyTagValueMeansAny(_OwnFilter):
+    """Reads a filter tag with an empty value as "this key, any value"."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        for key, value in f.tags.items():
+            if key not in vm.tags or (value and vm.tags[key] != value):
+                return False
+        return attrs.evolve(f, tags={}).matches(vm)
+
+
+class CaseInsensitiveTagValues(_OwnFilter):
+    """Compares tag values ignoring case."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        for key, value in f.tags.items():
+            if vm.tags.get(key, "\x00").casefold() != value.casefold():
+                return False
+        return attrs.evolve(f, tags={}).matches(vm)
+
+
+class SubstringGlob(_OwnFilter):
+    """Matches the name glob anywhere in the name (re.search semantics), not anchored."""
+
+    def _matches(self, f: VMFilter, vm: VMInfo) -> bool:
+        import fnmatch
+
+        pattern = f.name_pattern.casefold()
+        if pattern and not fnmatch.fnmatchcase(vm.name.casefold(), f"*{pattern}*"):
+            return False
+        return attrs.evolve(f, name_pattern="").matches(vm)
+
+
+class AnyTermSearch(RefcloudProvider):
+    """Returns VMs matching any term of the query instead of every term."""
+
+    async def search_vms(self, query: str) -> list[VMInfo]:
+        from hypersdk import search_matches
+
+        terms = query.split()
+        vms = await self.list_vms()
+        if not terms:
+            return vms
+        return [vm for vm in vms if any(search_matches(vm, term) for term in terms)]
+
+
+class MetadataTokenRefcloud(RefcloudProvider):
+    """A correct provider reading its token from metadata["token"], as the README's does."""
+
+    def _token(self, config: ProviderConfig) -> Secret:
+        token = config.secret("token")
+        if token is None:
+            raise ConfigurationError("refcloud connect: metadata['token'] is required")
+        return token
+
+
 ProviderClass = type[RefcloudProvider] | type[BlockingRefcloud] | type[RequestsRefcloud]
 
 VARIANTS: dict[str, tuple[ProviderClass, str]] = {
@@ -500,9 +653,18 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "resumes_from_stale_cursor": (ResumesFromStaleCursor, "LIST-STABLE"),
     "wrong_provider_field": (WrongProviderField, "LIST-PROVIDER-TYPE"),
     "ignores_filter": (IgnoresFilter, "LIST-FILTER"),
+    "case_sensitive_state_filter": (CaseSensitiveStateFilter, "LIST-FILTER"),
+    "any_tag_filter": (AnyTagFilter, "LIST-FILTER"),
+    "tag_key_only_filter": (TagKeyOnlyFilter, "LIST-FILTER"),
+    "empty_tag_value_means_any": (EmptyTagValueMeansAny, "LIST-FILTER"),
+    "case_insensitive_tag_values": (CaseInsensitiveTagValues, "LIST-FILTER"),
+    "substring_glob": (SubstringGlob, "LIST-FILTER"),
     "get_drops_addresses": (GetDropsAddresses, "GET-AGREES"),
     "swallows_404": (Swallows404, "GET-NOT-FOUND"),
+    "prefix_matching_get": (PrefixMatchingGet, "GET-NOT-FOUND"),
+    "export_writes_before_lookup": (ExportWritesBeforeLookup, "GET-NOT-FOUND"),
     "case_sensitive_search": (CaseSensitiveSearch, "SEARCH-SEMANTICS"),
+    "any_term_search": (AnyTermSearch, "SEARCH-SEMANTICS"),
     "empty_name": (EmptyName, "IDENTITY-NAME"),
     "wrong_type": (WrongType, "IDENTITY-TYPE"),
     "claims_more_than_info": (ClaimsMoreThanInfo, "IDENTITY-CAPABILITIES"),
@@ -517,6 +679,9 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "timeouts_as_api_errors": (TimeoutsAsAPIErrors, "FAULT-UNAVAILABLE"),
     "raw_json_errors": (RawJSONErrors, "FAULT-BAD-BODY"),
     "raw_transport_errors": (RawTransportErrors, "FAULT-ERROR-TYPES"),
+    "auth_error_as_api_error": (AuthErrorAsAPIError, "FAULT-ERROR-TYPES"),
+    "retries_client_errors": (RetriesClientErrors, "FAULT-ERROR-TYPES"),
+    "retry_after_seconds_only": (RetryAfterSecondsOnly, "FAULT-RATE-LIMIT-BUDGET"),
     "blocking_sleep": (BlockingSleep, "FAULT-DEADLINE"),
     "checksum_of_wrong_bytes": (ChecksumOfWrongBytes, "EXPORT-RESULT"),
     "never_checks_format": (NeverChecksFormat, "EXPORT-UNSUPPORTED"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
-from hypersdk import VMFilter, VMInfo, VMNotFoundError, search_matches
+from hypersdk import ExportOptions, VMFilter, VMInfo, VMNotFoundError, search_matches
 from hypersdk_testing._checks._registry import implements
 from hypersdk_testing._harness import describe_error
 from hypersdk_testing._world import UNKNOWN_VM_ID, default_world_sizes
@@ -17,7 +17,7 @@ from hypersdk_testing.strategies import filters_for, vm_filters, worlds_of_size
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from hypersdk_testing._harness import Harness
+    from hypersdk_testing._harness import Harness, Session
 
 _SHOWN = 5
 
@@ -77,6 +77,10 @@ def difference(expected: Sequence[dict[str, object]], actual: Sequence[dict[str,
             for name in fields[:4]
         )
         lines.append(f"VM {vm['id']!r} differs in {', '.join(fields)} ({shown})")
+        lines.append(
+            "if your API does not carry these fields as VMInfo has them, that is a suite "
+            "setting: leave them out of compared_fields, or reshape them in representable()"
+        )
         break
     return "\n  ".join(lines)
 
@@ -164,36 +168,97 @@ def list_provider_type(h: Harness) -> None:
     h.run(body)
 
 
+def _explicit_world(h: Harness) -> list[VMInfo]:
+    """A world whose VMs make each filter and search rule tell right from wrong.
+
+    Names that probe the glob's anchoring and case, tags that share a key with different
+    values, a bare (empty-valued) tag and a tag value differing only in case.
+    """
+    import attrs
+
+    world = h.world(h.suite.page_size + 1)
+    shaped = [
+        ("web-01", {"env": "prod", "team": "web"}),
+        ("Web-02", {"env": "dev", "team": "web"}),
+        ("db-web-03", {"env": "prod"}),
+        ("cache-04", {"env": "", "team": "Web"}),
+    ]
+    for index, (name, tags) in enumerate(shaped[: len(world)]):
+        world[index] = attrs.evolve(world[index], name=name, tags=tags)
+    return [h.suite.representable(vm) for vm in world]
+
+
+def _explicit_filters(world: list[VMInfo]) -> list[VMFilter]:
+    """The filters every plugin meets first (generated ones follow): one rule each."""
+    filters = [
+        VMFilter(name_pattern="web-0"),  # anchored at both ends: no VM is named that
+        VMFilter(name_pattern="eb-01"),
+        VMFilter(name_pattern="WEB-*"),  # case-insensitive, anchored at the start
+        VMFilter(tags={"env": "prod", "team": "web"}),  # every tag, not any
+        VMFilter(tags={"env": "prod"}),  # the value counts, not only the key
+        VMFilter(tags={"env": ""}),  # an empty value is a bare tag, not "any value"
+        VMFilter(tags={"team": "web"}),  # tag values are exact: "Web" is another value
+    ]
+    for vm in world:
+        if vm.location:
+            filters.append(VMFilter(location=vm.location.swapcase()))
+            break
+    for vm in world:
+        if vm.state:
+            filters.append(VMFilter(state=vm.state.upper()))
+            break
+    return filters
+
+
+async def _check_filters(
+    h: Harness,
+    session: Session,
+    world: list[VMInfo],
+    filters: Sequence[VMFilter],
+    since: int | None = None,
+) -> None:
+    for vm_filter in filters:
+        listed = await _call(
+            h,
+            f"list_vms({vm_filter!r})",
+            functools.partial(session.provider.list_vms, vm_filter),
+        )
+        wanted = [vm for vm in world if vm_filter.matches(vm)]
+        problem = difference(h.expected(wanted), h.expected(listed))
+        if problem:
+            h.fail(
+                expected=f"the {len(wanted)} VM(s) {vm_filter!r}.matches() accepts",
+                actual=problem,
+                context=f"world of {len(world)} VMs",
+                since=since,
+            )
+
+
 @implements("LIST-FILTER")
 def list_filter(h: Harness) -> None:
     size = h.suite.page_size + 1
+    explicit = _explicit_world(h)
+
+    async def explicit_cases() -> None:
+        async with h.session(explicit) as session:
+            await _check_filters(h, session, explicit, _explicit_filters(explicit), since=2)
+
+    h.run(explicit_cases)
 
     @st.composite
     def cases(draw: st.DrawFn) -> tuple[list[VMInfo], list[VMFilter]]:
         world = [h.suite.representable(vm) for vm in draw(worlds_of_size(h.provider_type, size))]
         filters = [draw(filters_for(world)) for _ in range(3)]
         filters.append(draw(vm_filters))
-        return world, filters
+        # An empty filter proves nothing a listing does not: the explicit cases cover it.
+        return world, [vm_filter for vm_filter in filters if not vm_filter.is_empty]
 
     def check(case: tuple[list[VMInfo], list[VMFilter]]) -> None:
         world, filters = case
 
         async def body() -> None:
             async with h.session(world) as session:
-                for vm_filter in filters:
-                    listed = await _call(
-                        h,
-                        f"list_vms({vm_filter!r})",
-                        functools.partial(session.provider.list_vms, vm_filter),
-                    )
-                    wanted = [vm for vm in world if vm_filter.matches(vm)]
-                    problem = difference(h.expected(wanted), h.expected(listed))
-                    if problem:
-                        h.fail(
-                            expected=f"the {len(wanted)} VM(s) {vm_filter!r}.matches() accepts",
-                            actual=problem,
-                            context=f"world of {len(world)} VMs",
-                        )
+                await _check_filters(h, session, world, filters)
 
         h.run(body)
 
@@ -229,25 +294,67 @@ def get_agrees(h: Harness) -> None:
     h.run(body)
 
 
+def _near_misses(ids: Sequence[str]) -> list[str]:
+    """Ids that look like existing ones but are not: prefixes, suffixes, case variants.
+
+    A ``get_vm`` that matches by prefix, substring or case-insensitively finds a VM for
+    them; a correct one raises VMNotFoundError.
+    """
+    existing = set(ids)
+    probes: list[str] = []
+    for vm_id in ids:
+        for probe in (vm_id[:-1], vm_id[1:], vm_id.upper(), vm_id.lower(), vm_id.swapcase()):
+            if probe and probe.strip() == probe and probe not in existing and probe not in probes:
+                probes.append(probe)
+    return probes
+
+
 @implements("GET-NOT-FOUND")
 def get_not_found(h: Harness) -> None:
     async def body() -> None:
         async with h.session(h.world(3)) as session:
-            try:
-                got = await session.provider.get_vm(UNKNOWN_VM_ID)
-            except VMNotFoundError:
-                return
-            except Exception as exc:
+            ids = [vm.id for vm in session.cloud.vms]
+            probes = [UNKNOWN_VM_ID, *_near_misses(ids)]
+            for index, probe in enumerate(probes):
+                since = 1 if index == 0 else 2  # contract 2 probes the near misses
+                try:
+                    got = await session.provider.get_vm(probe)
+                except VMNotFoundError:
+                    continue
+                except Exception as exc:
+                    h.fail(
+                        expected=f"VMNotFoundError from get_vm({probe!r})",
+                        actual=describe_error(exc),
+                        since=since,
+                    )
+                near = f" (existing ids: {_clip(ids)})" if index else ""
                 h.fail(
-                    expected=f"VMNotFoundError from get_vm({UNKNOWN_VM_ID!r})",
-                    actual=describe_error(exc),
+                    expected=f"VMNotFoundError from get_vm({probe!r}){near}",
+                    actual=f"it returned {got!r:.200}",
+                    since=since,
                 )
-            h.fail(
-                expected=f"VMNotFoundError from get_vm({UNKNOWN_VM_ID!r})",
-                actual=f"it returned {got!r:.200}",
-            )
+            if h.capabilities.supported_formats:
+                await _export_unknown(h, session)
 
     h.run(body)
+
+
+async def _export_unknown(h: Harness, session: Session) -> None:
+    # Contract 2: exporting an unknown VM is "not found" too, and writes nothing.
+    out = h.tmp_path / "export-unknown"
+    options = ExportOptions(output_path=out, format=h.capabilities.supported_formats[0])
+    expected = f"VMNotFoundError from export_vm({UNKNOWN_VM_ID!r}, ...), nothing written"
+    try:
+        result = await session.provider.export_vm(UNKNOWN_VM_ID, options)
+    except VMNotFoundError:
+        pass
+    except Exception as exc:
+        h.fail(expected=expected, actual=describe_error(exc), since=2)
+    else:
+        h.fail(expected=expected, actual=f"it returned {result!r:.200}", since=2)
+    left = sorted(str(path.relative_to(out)) for path in out.rglob("*")) if out.exists() else []
+    if left:
+        h.fail(expected=expected, actual=f"it left {_clip(left)} in output_path", since=2)
 
 
 def _queries(world: list[VMInfo]) -> st.SearchStrategy[str]:
@@ -270,23 +377,39 @@ def _queries(world: list[VMInfo]) -> st.SearchStrategy[str]:
         word = draw(st.sampled_from(words))
         start = draw(st.integers(0, max(0, len(word) - 1)))
         term = word[start : start + draw(st.integers(1, 6))]
-        shape = draw(st.sampled_from(["plain", "upper", "two", "empty", "none"]))
+        # Empty and unmatched queries are explicit cases; generated ones match something.
+        shape = draw(st.sampled_from(["plain", "upper", "two", "mixed"]))
         if shape == "upper":
             return term.upper()
         if shape == "two":
             return f"{term} {draw(st.sampled_from(words))}"
-        if shape == "empty":
-            return "  "
-        if shape == "none":
-            return "zz-no-such-thing"
+        if shape == "mixed":  # a term of this VM and one of another: all-of, not any-of
+            other = draw(st.sampled_from(world))
+            return f"{term} {draw(st.sampled_from([other.name, other.location or other.id]))}"
         return term
 
     return build()
 
 
+_EXPLICIT_QUERIES = (
+    "web prod",  # every term must match: Web-02 (env=dev) has only "web"
+    "WEB-0 team",
+    "db-web",
+    "  ",  # no terms: every VM
+    "zz-no-such-thing",
+)
+
+
 @implements("SEARCH-SEMANTICS")
 def search_semantics(h: Harness) -> None:
     size = h.suite.page_size + 1
+    explicit = _explicit_world(h)
+
+    async def explicit_cases() -> None:
+        async with h.session(explicit) as session:
+            await _check_searches(h, session, explicit, _EXPLICIT_QUERIES, since=2)
+
+    h.run(explicit_cases)
 
     @st.composite
     def cases(draw: st.DrawFn) -> tuple[list[VMInfo], list[str]]:
@@ -298,22 +421,32 @@ def search_semantics(h: Harness) -> None:
 
         async def body() -> None:
             async with h.session(world) as session:
-                for query in queries:
-                    found = await _call(
-                        h,
-                        f"search_vms({query!r})",
-                        functools.partial(session.provider.search_vms, query),
-                    )
-                    wanted = [vm for vm in world if search_matches(vm, query)]
-                    problem = difference(h.expected(wanted), h.expected(found))
-                    if problem:
-                        h.fail(
-                            expected=f"the {len(wanted)} VM(s) that search_matches(vm, {query!r})"
-                            " accepts",
-                            actual=problem,
-                            context=f"world of {len(world)} VMs",
-                        )
+                await _check_searches(h, session, world, queries)
 
         h.run(body)
 
     h.for_all(cases(), check)
+
+
+async def _check_searches(
+    h: Harness,
+    session: Session,
+    world: list[VMInfo],
+    queries: Sequence[str],
+    since: int | None = None,
+) -> None:
+    for query in queries:
+        found = await _call(
+            h,
+            f"search_vms({query!r})",
+            functools.partial(session.provider.search_vms, query),
+        )
+        wanted = [vm for vm in world if search_matches(vm, query)]
+        problem = difference(h.expected(wanted), h.expected(found))
+        if problem:
+            h.fail(
+                expected=f"the {len(wanted)} VM(s) that search_matches(vm, {query!r}) accepts",
+                actual=problem,
+                context=f"world of {len(world)} VMs",
+                since=since,
+            )

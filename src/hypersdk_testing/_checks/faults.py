@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 
 from hypersdk import (
+    AuthenticationError,
     HyperSDKError,
     ProviderAPIError,
     ProviderUnavailableError,
@@ -116,8 +118,44 @@ def fault_rate_limit_budget(h: Harness) -> None:
                     expected="RateLimitError with retry_after once the budget ran out",
                     actual=describe_error(error) if error else "list_vms() returned normally",
                 )
+            _retry_after_agrees(h, error, 0.05, "Retry-After: 0.05")
+
+        # Contract 2: Retry-After may be an HTTP-date (RFC 9110); one in the past means 0 s.
+        async with h.session(_world(h)) as session:
+            date = email.utils.formatdate(time.time() - 3600, usegmt=True)
+            session.cloud.inject(Fault.http(429, headers={"Retry-After": date}), times=None)
+            _, error, seconds, timed_out = await _bounded(h, session.provider.list_vms)
+            if timed_out or not isinstance(error, RateLimitError):
+                h.fail(
+                    expected=f"RateLimitError within the retry budget given Retry-After: {date}",
+                    actual=f"still retrying after {seconds:.1f} s"
+                    if timed_out
+                    else describe_error(error)
+                    if error
+                    else "list_vms() returned normally",
+                    since=2,
+                )
+            # A past date asks for no wait; a provider may still back off a little on its own.
+            got: object = error.retry_after
+            if type(got) not in (int, float) or not 0 <= float(got) <= h.suite.retry_budget:  # type: ignore[arg-type]
+                h.fail(
+                    expected=f"RateLimitError.retry_after in seconds (0 to "
+                    f"{h.suite.retry_budget:g}) given Retry-After: {date} (an HTTP-date, past)",
+                    actual=f"retry_after == {got!r}",
+                    since=2,
+                )
 
     h.run(body)
+
+
+def _retry_after_agrees(h: Harness, error: RateLimitError, seconds: float, header: str) -> None:
+    got: object = error.retry_after
+    if type(got) not in (int, float) or abs(float(got) - seconds) > 0.05:  # type: ignore[arg-type]
+        h.fail(
+            expected=f"RateLimitError.retry_after == {seconds:g} (seconds) given {header}",
+            actual=f"retry_after == {got!r}",
+            since=2,
+        )
 
 
 @implements("FAULT-TRANSIENT")
@@ -204,6 +242,7 @@ def _error_faults() -> list[tuple[Fault, int | None]]:
         (Fault.http(403), None),
         (Fault.http(404), None),
         (Fault.http(400), None),
+        (Fault.http(422), None),
         (Fault.http(409), None),
         (Fault.malformed_json(), None),
         (Fault.wrong_shape(), None),
@@ -213,6 +252,33 @@ def _error_faults() -> list[tuple[Fault, int | None]]:
         (Fault.timeout(), 1),
         (Fault.connection_reset(), 1),
     ]
+
+
+# Contract 2: the family each fault must map to, and whether it may be retried.
+_FAMILIES: dict[int, tuple[type[HyperSDKError], bool]] = {
+    401: (AuthenticationError, True),  # re-authenticating once (Keystone) is fine
+    400: (ProviderAPIError, False),
+    422: (ProviderAPIError, False),
+}
+
+
+def _family_problem(
+    fault: Fault, error: BaseException | None, served: int
+) -> tuple[str, str] | None:
+    """(expected, actual) when ``error`` is not the family ``fault`` maps to (contract 2)."""
+    family = _FAMILIES.get(fault.status) if fault.kind == "status" else None
+    if family is None:
+        return None
+    kind, retried = family
+    if not isinstance(error, kind) or type(error) is ProviderUnavailableError:
+        shown = describe_error(error) if error else "success"
+        return f"{kind.__name__} given {fault.describe()}", shown
+    if not retried and served > 1:
+        return (
+            f"no retry of {fault.describe()} (it will not change by asking again)",
+            f"{served} requests got it",
+        )
+    return None
 
 
 @implements("FAULT-ERROR-TYPES")
@@ -231,6 +297,7 @@ def fault_error_types(h: Harness) -> None:
                 for label, call in operations.items():
                     session.cloud.clear_faults()
                     session.cloud.inject(fault, times=times)
+                    before = len(session.cloud.faults_served)
                     _, error, _, _ = await _bounded(h, call)
                     if error is not None and not isinstance(error, HyperSDKError):
                         h.fail(
@@ -238,6 +305,10 @@ def fault_error_types(h: Harness) -> None:
                             f"{fault.describe()}",
                             actual=describe_error(error),
                         )
+                    served = len(session.cloud.faults_served) - before
+                    problem = _family_problem(fault, error, served)
+                    if problem is not None:
+                        h.fail(expected=f"{problem[0]} from {label}", actual=problem[1], since=2)
 
     h.run(body)
 

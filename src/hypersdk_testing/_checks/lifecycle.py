@@ -61,7 +61,22 @@ def without(config: ProviderConfig, field: str) -> ProviderConfig:
 @implements("LIFECYCLE-MISSING-CONFIG")
 def lifecycle_missing_config(h: Harness) -> None:
     async def body() -> None:
-        for field in h.suite.required_config:
+        async with h.session(connect=False) as session:
+            fields = h.required_config(session.config, session.cloud.token)
+            absent = [field for field in fields if without(session.config, field) == session.config]
+        if not fields or absent:
+            h.fail(
+                expected="configure(cloud) to set every required_config field",
+                actual=(
+                    f"it leaves {', '.join(absent)} unset, so removing it proves nothing"
+                    if absent
+                    else "configure(cloud) puts cloud.token in no password, username or "
+                    "metadata value, so the required setting is unknown"
+                ),
+                context="a SUITE-CONFIG problem, see SUITE-CONFIG: name the fields in "
+                "required_config = (...) on the conformance class",
+            )
+        for field in fields:
             name = field.removeprefix("metadata.")
             error: ConfigurationError | None = None
             requests = 0

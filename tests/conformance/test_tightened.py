@@ -1,0 +1,43 @@
+"""What contract 2 part 2 made stricter: each new rule fails its variant, and only warns
+for a plugin pinned to contract 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.test_variants import run_check
+
+pytest_plugins = ["pytester"]
+
+TIGHTENED = [
+    ("auth_error_as_api_error", "FAULT-ERROR-TYPES", "AuthenticationError given HTTP 401"),
+    ("retries_client_errors", "FAULT-ERROR-TYPES", "no retry of HTTP 400"),
+    ("retry_after_seconds_only", "FAULT-RATE-LIMIT-BUDGET", "an HTTP-date"),
+    ("prefix_matching_get", "GET-NOT-FOUND", "existing ids"),
+    ("export_writes_before_lookup", "GET-NOT-FOUND", "in output_path"),
+    ("case_sensitive_state_filter", "LIST-FILTER", "state="),
+    ("any_tag_filter", "LIST-FILTER", "'team': 'web'"),
+    ("tag_key_only_filter", "LIST-FILTER", "tags="),
+    ("empty_tag_value_means_any", "LIST-FILTER", "'env': ''"),
+    ("case_insensitive_tag_values", "LIST-FILTER", "tags={'team': 'web'}"),
+    ("substring_glob", "LIST-FILTER", "name_pattern='web-0'"),
+    ("any_term_search", "SEARCH-SEMANTICS", "'web prod'"),
+]
+
+
+@pytest.mark.parametrize(("variant", "check_id", "says"), TIGHTENED)
+def test_the_new_rule_fails_and_says_why(
+    pytester: pytest.Pytester, variant: str, check_id: str, says: str
+) -> None:
+    outcome = run_check(pytester, variant, check_id)[check_id]
+    assert outcome["status"] == "failed", outcome
+    assert says in str(outcome["reason"]), outcome["reason"]
+
+
+@pytest.mark.parametrize(("variant", "check_id", "says"), TIGHTENED)
+def test_a_plugin_pinned_to_contract_1_gets_a_warning(
+    pytester: pytest.Pytester, variant: str, check_id: str, says: str
+) -> None:
+    outcome = run_check(pytester, variant, check_id, knobs="contract_version=1")[check_id]
+    assert outcome["status"] == "warning", outcome
+    assert says in str(outcome["reason"])

@@ -41,6 +41,7 @@ import attrs
 import stamina
 
 from hypersdk._http import error_for_exception, error_for_response, httpx, parse_retry_after
+from hypersdk._validation import path_argument
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -136,7 +137,7 @@ def _settings(
             f"retry: must be a RetryPolicy or None, got {type(retry).__name__}"
         )
     return _Settings(
-        destination=arg.path_argument("destination", destination),
+        destination=path_argument("destination", destination),
         expected_sha256=sha.lower() if sha else None,
         expected_size=arg.size_or_none("expected_size", expected_size),
         expected_format=arg.disk_format_or_none("expected_format", expected_format),

@@ -52,8 +52,9 @@ _SECRET_SUBSTRINGS: Final = (
     "signature",
     "jwt",
 )
-_SECRET_WORDS: Final = frozenset({"sas", "sig", "pwd", "pass", "otp"})
-_WORD_SPLIT: Final = re.compile(r"[^a-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_SECRET_WORDS: Final = frozenset({"sas", "sig", "pwd", "pass", "otp", "session"})
+# Split on punctuation in either case ("X-SAS", "Session"), and between camelCase words.
+_WORD_SPLIT: Final = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -41,6 +41,7 @@ import attrs
 import stamina
 
 from hypersdk._http import error_for_exception, error_for_response, httpx, parse_retry_after
+from hypersdk._redact import install_log_redaction
 from hypersdk._validation import path_argument
 from hypersdk.errors import (
     ChecksumMismatchError,
@@ -55,7 +56,6 @@ from hypersdk.export import _arguments as arg
 from hypersdk.export._files import PartFile, os_error_message
 from hypersdk.export._formats import check_file_format
 from hypersdk.export._progress import ProgressTracker
-from hypersdk.export._redact import install_log_redaction
 from hypersdk.export._retry import RetryPolicy
 from hypersdk.export._source import ByteSource, SourceResponse, UrllibSource
 

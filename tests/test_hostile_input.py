@@ -114,7 +114,22 @@ def test_endpoint_credentials_and_query_never_shown() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["bearer", "sas", "azure_sas", "sasToken", "cookie", "session_cookie", "signature"]
+    "key",
+    [
+        "bearer",
+        "sas",
+        "azure_sas",
+        "sasToken",
+        "cookie",
+        "session_cookie",
+        "signature",
+        # Short words in capitals are words too ("X-SAS" once split into "", "" and "").
+        "SAS",
+        "Azure-SAS",
+        "X-Sig",
+        "X-Session",
+        "sessionId",
+    ],
 )
 def test_secret_looking_metadata_is_masked(key: str) -> None:
     config = ProviderConfig(type="azure", metadata={key: "VALUE-123", "region_hint": "west"})
@@ -124,8 +139,11 @@ def test_secret_looking_metadata_is_masked(key: str) -> None:
 
 
 def test_innocent_words_are_not_masked() -> None:
-    config = ProviderConfig(type="x", metadata={"kansas": "plain", "passage": "plain"})
+    config = ProviderConfig(
+        type="x", metadata={"kansas": "plain", "passage": "plain", "Signal": "plain"}
+    )
     assert "'kansas': 'plain'" in repr(config)
+    assert "'Signal': 'plain'" in repr(config)
     assert "'passage': 'plain'" in repr(config)
 
 

@@ -6,19 +6,32 @@ the value of any header or ``key=value`` pair whose name looks like a credential
 (``Authorization``, ``Cookie``, ``Set-Cookie``, ``X-Subject-Token``, ``X-Api-Key``...).
 :func:`redact_text` replaces all of them with ``**********``; :class:`RedactingFilter`
 applies it to every log record a handler emits, arguments and tracebacks included.
+:func:`install_log_redaction` puts the same filter on the loggers of the HTTP libraries a
+download drives, whose records carry full URLs (httpx, at ``INFO``) and response headers
+(httpcore, at ``DEBUG``). This is the one redactor of the SDK: the CLI, the models' reprs
+and the export toolkit all use it.
 
-Only ``re`` and ``logging`` are imported: the models use :func:`mask_url` for their repr.
+Only ``re``, ``logging`` and ``threading`` are imported: the models use :func:`mask_url`
+for their repr.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Final
 
 from hypersdk._validation import looks_secret
 
-__all__ = ["MASK", "mask_url", "redact_urls", "redact_text", "RedactingFilter"]
+__all__ = [
+    "MASK",
+    "mask_url",
+    "redact_urls",
+    "redact_text",
+    "RedactingFilter",
+    "install_log_redaction",
+]
 
 MASK: Final = "**********"
 
@@ -130,3 +143,28 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact_text(record.stack_info)
         return True
+
+
+# The loggers of the HTTP stacks a provider may hand us, by the module names they log as.
+_LIBRARY_LOGGERS: Final = ("httpx", "httpcore", "urllib3", "requests")
+_LIBRARY_FILTER: Final = RedactingFilter()
+_install_lock = threading.Lock()
+
+
+def install_log_redaction() -> None:
+    """Put :class:`RedactingFilter` on every HTTP library logger that exists now.
+
+    Idempotent; called by each download, when the client's modules (and so their
+    loggers) are imported. A filter on a logger sees only the records created on that
+    very logger, not its children's, so each module logger gets it.
+    """
+    with _install_lock:
+        names = [
+            name
+            for name in list(logging.Logger.manager.loggerDict)
+            if name.split(".", 1)[0] in _LIBRARY_LOGGERS
+        ]
+        for name in names:
+            logger = logging.getLogger(name)
+            if _LIBRARY_FILTER not in logger.filters:
+                logger.addFilter(_LIBRARY_FILTER)

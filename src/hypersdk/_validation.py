@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import reprlib
 import types
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from hypersdk.errors import ConfigurationError
@@ -50,8 +52,9 @@ _SECRET_SUBSTRINGS: Final = (
     "signature",
     "jwt",
 )
-_SECRET_WORDS: Final = frozenset({"sas", "sig", "pwd", "pass", "otp"})
-_WORD_SPLIT: Final = re.compile(r"[^a-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_SECRET_WORDS: Final = frozenset({"sas", "sig", "pwd", "pass", "otp", "session"})
+# Split on punctuation in either case ("X-SAS", "Session"), and between camelCase words.
+_WORD_SPLIT: Final = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -90,6 +93,36 @@ def shown(value: object) -> str:
     except Exception:
         return f"<{type(value).__name__}>"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def path_argument(name: str, value: object) -> Path:
+    """``value`` as a :class:`~pathlib.Path`, or a ConfigurationError naming ``name``.
+
+    Allowed: a ``str`` or ``os.PathLike`` whose ``__fspath__`` gives a ``str`` that is not
+    empty and holds no NUL and no unpaired surrogate (neither can name a file). The
+    object's ``__fspath__`` is called once, and whatever it raises becomes the error.
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigurationError(
+            f"{name}: must be a path (str or os.PathLike), got {type(value).__name__}"
+        )
+    try:
+        text = os.fspath(value)
+    except Exception as exc:  # a broken PathLike is the caller's bug, not ours
+        raise ConfigurationError(
+            f"{name}: {type(value).__name__}.__fspath__ failed ({type(exc).__name__})"
+        ) from None
+    if isinstance(text, str) and text and "\0" not in text:
+        try:
+            os.fsencode(text)  # a lone surrogate cannot name a file
+        except UnicodeError:
+            pass
+        else:
+            return Path(text)
+    raise ConfigurationError(
+        f"{name}: must be a non-empty text path without NUL characters or unpaired "
+        f"surrogates, got {shown(text)}"
+    )
 
 
 def _shown_for(attribute: attrs.Attribute[Any], value: object, key: object = None) -> str:

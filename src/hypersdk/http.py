@@ -40,8 +40,10 @@ import re
 import time
 from typing import TYPE_CHECKING, Literal, TypedDict
 
+from hypersdk._validation import shown
 from hypersdk.errors import (
     AuthenticationError,
+    ConfigurationError,
     HyperSDKError,
     ProviderAPIError,
     ProviderUnavailableError,
@@ -94,6 +96,70 @@ _REQUEST_ID_HEADERS = (
 _REQUEST_ID = re.compile(r"[!-~]{1,128}")
 
 
+def _name(argument: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            f"{argument}: must be a non-empty string, got {shown(value)}"[:200]
+        )
+    return value
+
+
+def _text_or_none(argument: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(f"{argument}: must be a string or None, got {shown(value)}")
+    return value
+
+
+def _status(argument: str, value: object) -> int:
+    # Three digits, as RFC 9110 defines a status code.
+    if not isinstance(value, int) or isinstance(value, bool) or not 100 <= value <= 999:
+        raise ConfigurationError(
+            f"{argument}: must be an HTTP status code (an integer from 100 to 999), "
+            f"got {shown(value)}"
+        )
+    return value
+
+
+def _headers(value: object) -> Mapping[str, str] | None:
+    # Any mapping-like header class (httpx, requests, urllib3, aiohttp) has get and items.
+    if value is not None and not (
+        callable(getattr(value, "get", None)) and callable(getattr(value, "items", None))
+    ):
+        raise ConfigurationError(
+            f"headers: must be a mapping of header names to values or None, "
+            f"got {type(value).__name__}"
+        )
+    return value  # type: ignore[return-value]
+
+
+def _body(value: object) -> Body | None:
+    if value is not None and not isinstance(value, bytes | bytearray | memoryview | str):
+        raise ConfigurationError(f"body: must be bytes, str or None, got {type(value).__name__}")
+    return value
+
+
+def _common(
+    *, provider: object, operation: object, method: object, path: object
+) -> tuple[str, str, str | None, str | None]:
+    return (
+        _name("provider", provider),
+        _name("operation", operation),
+        _text_or_none("method", method),
+        _text_or_none("path", path),
+    )
+
+
+def _response(value: object) -> httpx.Response:
+    from hypersdk._http import httpx
+
+    if not isinstance(value, httpx.Response):
+        raise ConfigurationError(
+            f"response: must be an httpx.Response, got {type(value).__name__}; "
+            "for another HTTP client use error_for_status with its status, headers and body"
+        )
+    return value
+
+
 def _request_id(headers: Mapping[str, str] | None, body: Body | None) -> str | None:
     """The provider's id of this request, from a header or a JSON ``request_id``."""
     candidates: list[object] = [_header(headers, name) for name in _REQUEST_ID_HEADERS]
@@ -118,10 +184,31 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     Both forms of RFC 9110 are understood: delay-seconds (``"120"``) and an HTTP-date
     (``"Wed, 21 Oct 2026 07:28:00 GMT"``, counted from ``now``, a ``time.time()`` value).
     A date in the past gives ``0.0``; an unparseable value gives ``None``.
+
+    Raises:
+        ConfigurationError: ``value`` is not a string (or bytes) or ``None``, or ``now``
+            is not a number of seconds.
     """
-    if value is None:
+    # Typed as object: callers without a type checker pass anything.
+    given_now: object = now
+    if given_now is not None and not (
+        isinstance(given_now, int | float)
+        and not isinstance(given_now, bool)
+        and -1e12 < given_now < 1e12
+    ):
+        raise ConfigurationError(
+            f"now: must be a time.time() value (seconds) or None, got {shown(given_now)}"
+        )
+    given: object = value
+    if given is None:
         return None
-    text = value.strip()
+    if isinstance(given, bytes | bytearray):  # a raw header value, as urllib3 may give it
+        given = bytes(given).decode("latin-1")
+    if not isinstance(given, str):
+        raise ConfigurationError(
+            f"value: must be a Retry-After header value (str) or None, got {shown(given)}"
+        )
+    text = given.strip()
     if not text:
         return None
     try:
@@ -132,7 +219,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT; a missing zone still means GMT
         return None
@@ -142,16 +229,26 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     """``headers[name]``, case-insensitively, for plain dicts as well as header classes."""
-    if not headers:
+    if headers is None:
         return None
-    found = headers.get(name)
-    if found is not None:
-        return str(found)
-    wanted = name.casefold()
-    for key, value in headers.items():
-        if str(key).casefold() == wanted:
-            return str(value)
-    return None
+    try:
+        found = headers.get(name)
+        if found is None:
+            wanted = name.casefold()
+            found = next(
+                (v for k, v in headers.items() if str(k).casefold() == wanted),
+                None,
+            )
+    except Exception:  # a header class that fails to look up has no usable value
+        return None
+    return _header_text(found)
+
+
+def _header_text(value: object) -> str | None:
+    # A header class may hold raw bytes (urllib3) or, from a careless caller, anything.
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
 
 
 def _text(body: Body | None) -> str:
@@ -227,7 +324,19 @@ def error_for_status(
     provider's request id (``x-request-id``, ``x-openstack-request-id``,
     ``x-amz-request-id``..., or a JSON ``request_id``) becomes the error's ``request_id``
     and is shown after the message, for support tickets.
+
+    Raises:
+        ConfigurationError: an argument has the wrong type (the message names it).
     """
+    status = _status("status", status)
+    provider, operation, method, path = _common(
+        provider=provider, operation=operation, method=method, path=path
+    )
+    headers = _headers(headers)
+    body = _body(body)
+    if resource not in (None, "vm"):
+        raise ConfigurationError(f'resource: must be "vm" or None, got {shown(resource)}')
+    identifier = _text_or_none("identifier", identifier)
     if status < 400:
         return None
     api_message = _api_message(body)
@@ -246,7 +355,7 @@ def error_for_status(
             **context,
         )
     if status == 404 and resource == "vm":
-        target = f"VM {identifier!r}" if identifier is not None else "the VM"
+        target = f"VM {shown(identifier)}" if identifier is not None else "the VM"
         return VMNotFoundError(f"{provider} {operation}: {target} not found{detail}", **context)
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "retry-after"))
@@ -313,6 +422,8 @@ def error_for_response(
     identifier: str | None = None,
 ) -> HyperSDKError | None:
     """:func:`error_for_status` for an ``httpx.Response`` (status, headers, body, request)."""
+    response = _response(response)
+    _common(provider=provider, operation=operation, method=None, path=None)
     if response.status_code < 400:
         return None
     method, path = _request_line(response)
@@ -364,9 +475,27 @@ def json_body(
     top-level keys that must be present; a body that is not JSON, not an object or lacks
     one of them is a ProviderAPIError naming what was wrong.
     """
+    provider, operation, method, path = _common(
+        provider=provider, operation=operation, method=method, path=path
+    )
+    keys: object = require
+    if not isinstance(keys, tuple | list) or not all(isinstance(key, str) for key in keys):
+        raise ConfigurationError(
+            f"require: must be a tuple of key names, got {type(require).__name__}"
+        )
+    if status is not None:
+        status = _status("status", status)
+    headers = _headers(headers)
     if isinstance(source, bytes | bytearray | memoryview | str):
         body: Body | None = source
     else:
+        try:
+            source = _response(source)
+        except ConfigurationError:
+            raise ConfigurationError(
+                "source: must be the body (bytes or str) or an httpx.Response, "
+                f"got {type(source).__name__}"
+            ) from None
         method, path = _request_line(source)
         status, headers, body = source.status_code, source.headers, _read_body(source)
     if status is not None:
@@ -433,6 +562,12 @@ def error_for_exception(
     :class:`~hypersdk.ProviderAPIError`. The method and path are taken from an httpx
     error's request, else from ``method`` and ``path``; a query string is left out.
     """
+    given: object = exc
+    if not isinstance(given, BaseException):
+        raise ConfigurationError(f"exc: must be an exception, got {type(given).__name__}")
+    provider, operation, method, path = _common(
+        provider=provider, operation=operation, method=method, path=path
+    )
     kind = type(exc).__name__
     if type(exc).__module__.partition(".")[0] == "httpx":
         from hypersdk._http import httpx

@@ -71,6 +71,59 @@ async def test_plain_export(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "compressed"])
+async def test_export_into_a_relative_output_path(
+    disk_server: DiskServer,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    compress: bool,
+) -> None:
+    # The output path is relative to the working directory and must be joined to the
+    # file name once: "out/web-1.raw", never "out/out/web-1.raw".
+    monkeypatch.chdir(tmp_path)
+    disk_server.body = bytes(range(256)) * 64
+    options = ExportOptions(output_path="out", format="raw", compress=compress)
+    result = await export_disk_image(
+        client,
+        disk_server.url(),
+        options,
+        provider="test",
+        vm_id="vm-1",
+        vm_name="web-1",
+        retry=FAST_RETRY,
+    )
+    name = "web-1.raw.zst" if compress else "web-1.raw"
+    assert result.files == (name,)
+    assert str(result.output_path) == "out"
+    assert (tmp_path / "out" / name).is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [name]
+    if not compress:
+        assert (tmp_path / "out" / name).read_bytes() == disk_server.body
+
+
+def test_build_export_result_with_a_relative_output_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file named relative to output_path, or by a path that already starts with the
+    # relative output_path (what export_file_path returns): both are the same file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "disk.raw").write_bytes(b"abc")
+    for files in (["disk.raw"], ["out/disk.raw"], [tmp_path / "out" / "disk.raw"]):
+        result = build_export_result(
+            provider="p",
+            vm_id="1",
+            vm_name="n",
+            format="raw",
+            output_path="out",
+            files=files,
+            duration=0,
+        )
+        assert result.files == ("disk.raw",), files
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(("algorithm", "suffix"), [("zstd", "zst"), ("gzip", "gz")])
 async def test_compressed_export(
     disk_server: DiskServer,

@@ -8,9 +8,7 @@ headers) are described, never echoed.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Final
 
 from hypersdk._validation import shown as _shown
@@ -19,26 +17,6 @@ from hypersdk.export._checks import is_int_between
 from hypersdk.export._formats import DISK_FORMATS
 
 _SHA256: Final = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def path_argument(name: str, value: object) -> Path:
-    """A ``str`` or ``os.PathLike[str]`` naming a file: not empty, no NUL."""
-    if not isinstance(value, str | os.PathLike):
-        raise ConfigurationError(
-            f"{name}: must be a path (str or os.PathLike), got {type(value).__name__}"
-        )
-    text = os.fspath(value)
-    if isinstance(text, str) and text and "\0" not in text:
-        try:
-            os.fsencode(text)  # a lone surrogate cannot name a file
-        except UnicodeError:
-            pass
-        else:
-            return Path(text)
-    raise ConfigurationError(
-        f"{name}: must be a non-empty text path without NUL characters or unpaired "
-        f"surrogates, got {_shown(text)}"
-    )
 
 
 def flag(name: str, value: object) -> bool:

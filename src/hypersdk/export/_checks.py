@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 
 def is_int_between(value: object, low: int, high: int | None = None) -> bool:
     """Whether ``value`` is an ``int`` (not ``bool``) in ``[low, high]``."""
@@ -12,14 +10,4 @@ def is_int_between(value: object, low: int, high: int | None = None) -> bool:
         and not isinstance(value, bool)
         and value >= low
         and (high is None or value <= high)
-    )
-
-
-def is_seconds(value: object) -> bool:
-    """Whether ``value`` is a finite, non-negative number of seconds."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
     )

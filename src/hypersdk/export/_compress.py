@@ -19,6 +19,7 @@ import anyio.to_thread
 import attrs
 
 from hypersdk._codecs import CODECS, Codec, Compressor
+from hypersdk._validation import path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
 from hypersdk.export._checks import is_int_between
@@ -50,7 +51,7 @@ def _codec(algorithm: str) -> Codec:
     codec = CODECS.get(algorithm.casefold()) if isinstance(algorithm, str) else None  # type: ignore[redundant-expr]
     if codec is None:
         raise ConfigurationError(
-            f"algorithm: must be one of {', '.join(COMPRESSION_ALGORITHMS)}, got {algorithm!r}"
+            f"algorithm: must be one of {', '.join(COMPRESSION_ALGORITHMS)}, got {shown(algorithm)}"
         )
     return codec
 
@@ -71,7 +72,8 @@ def compression_level(algorithm: str, level: int) -> int:
     low, high = codec.lowest_level, codec.highest_level
     if not (is_int_between(level, 0, 0) or is_int_between(level, low, high)):
         raise ConfigurationError(
-            f"compression_level: {codec.name} accepts 0 (default) or {low}-{high}, got {level!r}"
+            f"compression_level: {codec.name} accepts 0 (default) or {low}-{high}, "
+            f"got {shown(level)}"
         )
     return level or codec.default_level
 
@@ -122,8 +124,8 @@ def _job(
     name = _codec(algorithm).name  # type: ignore[arg-type]
     arg.reporter_or_none("progress", progress)
     return _Job(
-        source=arg.path_argument("source", source),
-        destination=arg.path_argument("destination", destination),
+        source=path_argument("source", source),
+        destination=path_argument("destination", destination),
         algorithm=name,
         level=compression_level(name, level),  # type: ignore[arg-type]
         overwrite=arg.flag("overwrite", overwrite),

@@ -41,6 +41,8 @@ import attrs
 import stamina
 
 from hypersdk._http import error_for_exception, error_for_response, httpx, parse_retry_after
+from hypersdk._redact import install_log_redaction
+from hypersdk._validation import path_argument
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -54,7 +56,6 @@ from hypersdk.export import _arguments as arg
 from hypersdk.export._files import PartFile, os_error_message
 from hypersdk.export._formats import check_file_format
 from hypersdk.export._progress import ProgressTracker
-from hypersdk.export._redact import install_log_redaction
 from hypersdk.export._retry import RetryPolicy
 from hypersdk.export._source import ByteSource, SourceResponse, UrllibSource
 
@@ -136,7 +137,7 @@ def _settings(
             f"retry: must be a RetryPolicy or None, got {type(retry).__name__}"
         )
     return _Settings(
-        destination=arg.path_argument("destination", destination),
+        destination=path_argument("destination", destination),
         expected_sha256=sha.lower() if sha else None,
         expected_size=arg.size_or_none("expected_size", expected_size),
         expected_format=arg.disk_format_or_none("expected_format", expected_format),

@@ -171,7 +171,8 @@ def _finish(
         vm_name=plan.vm_name,
         format=plan.options.format,
         output_path=plan.options.output_path,
-        files=[plan.main],
+        # By name: plan.main already starts with output_path, which may be relative.
+        files=[plan.main.name],
         duration=time.monotonic() - plan.started,
         size=core.offset,
         compressed=compressed,

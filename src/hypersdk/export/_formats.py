@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Final
 
+from hypersdk._validation import path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 
 __all__ = ["DISK_FORMATS", "detect_format", "detect_file_format", "check_file_format"]
@@ -25,6 +26,14 @@ _VHDX = b"vhdxfile"
 _VHD = b"conectix"
 
 
+def _data(name: str, value: object) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ConfigurationError(
+            f"{name}: must be bytes (the image's first or last bytes), got {type(value).__name__}"
+        )
+    return bytes(value)
+
+
 def detect_format(header: bytes, footer: bytes = b"") -> str:
     r"""Name the disk image format of data from its first and last bytes.
 
@@ -35,7 +44,12 @@ def detect_format(header: bytes, footer: bytes = b"") -> str:
 
     >>> detect_format(b"QFI\xfb\x00\x00\x00\x03")
     'qcow2'
+
+    Raises:
+        ConfigurationError: ``header`` or ``footer`` is not bytes.
     """
+    header = _data("header", header)
+    footer = _data("footer", footer)
     if header.startswith(_QCOW):
         return "qcow2"
     if header.startswith(_VHDX):
@@ -57,8 +71,9 @@ def detect_file_format(path: str | os.PathLike[str]) -> str:
     """Name the disk image format of the file at ``path`` (see :func:`detect_format`).
 
     Reads at most 4.5 KiB. Raises :class:`~hypersdk.ExportError` when the file cannot
-    be read.
+    be read, :class:`~hypersdk.ConfigurationError` when ``path`` is not a path.
     """
+    path = path_argument("path", path)
     try:
         with open(path, "rb") as file:
             header = file.read(HEADER_BYTES)
@@ -67,7 +82,7 @@ def detect_file_format(path: str | os.PathLike[str]) -> str:
             footer = file.read(FOOTER_BYTES)
     except OSError as exc:
         raise ExportError(
-            f"cannot read {os.fspath(path)!r} to detect its format: {exc.strerror or exc}"
+            f"cannot read {shown(str(path))} to detect its format: {exc.strerror or exc}"
         ) from None
     return detect_format(header, footer)
 
@@ -79,18 +94,20 @@ def check_file_format(path: str | os.PathLike[str], expected: str) -> str:
     a file of a known format is not accepted as raw, and vice versa.
 
     Raises:
-        ConfigurationError: ``expected`` is not one of :data:`DISK_FORMATS`.
+        ConfigurationError: ``expected`` is not one of :data:`DISK_FORMATS`, or ``path``
+            is not a path.
         ExportError: the file is another format (the message names both).
     """
-    wanted = expected.casefold()
+    wanted = expected.casefold() if isinstance(expected, str) else None  # type: ignore[redundant-expr]
     if wanted not in DISK_FORMATS:
         raise ConfigurationError(
-            f"expected: must be one of {', '.join(DISK_FORMATS)}, got {expected!r}"
+            f"expected: must be one of {', '.join(DISK_FORMATS)}, got {shown(expected)}"
         )
+    path = path_argument("path", path)
     found = detect_file_format(path)
     if found != wanted:
         raise ExportError(
-            f"{os.path.basename(os.fspath(path))!r} is a {found} image, not the {wanted} "
+            f"{shown(path.name)} is a {found} image, not the {wanted} "
             "that was asked for; check the export format the provider requested"
         )
     return found

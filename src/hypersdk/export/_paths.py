@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hypersdk._validation import shown
+from hypersdk._validation import path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export._checks import is_int_between
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["safe_filename", "export_file_path", "DEFAULT_MAX_NAME_BYTES"]
 
@@ -143,23 +146,16 @@ def export_file_path(
     """
     # Every argument is checked before the directory is created: bad input writes nothing.
     filename = safe_filename(name, suffix=suffix, max_bytes=max_bytes)
-    checked: object = output_path
-    if not isinstance(checked, str | os.PathLike) or not os.fspath(checked):
-        raise ConfigurationError(
-            f"output_path: must be a non-empty path, got {type(checked).__name__}"
-        )
-    if "\x00" in str(os.fspath(checked)):
-        raise ConfigurationError("output_path: must not contain NUL bytes")
-    directory = Path(output_path)
+    directory = path_argument("output_path", output_path)
     try:
         if directory.exists() and not directory.is_dir():
             raise ConfigurationError(
-                f"output_path: must be a directory, got the file {str(directory)!r}"
+                f"output_path: must be a directory, got the file {shown(str(directory))}"
             )
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # also what exists() raises: a name too long, no permission
         raise ExportError(
-            f"cannot create the output directory {str(directory)!r}: "
+            f"cannot create the output directory {shown(str(directory))}: "
             f"{exc.strerror or type(exc).__name__}; "
             "choose a writable output_path"
         ) from None

@@ -7,8 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from hypersdk._validation import is_seconds, shown
 from hypersdk.errors import ConfigurationError
-from hypersdk.export._checks import is_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,7 +60,7 @@ class ProgressTracker:
             raise ConfigurationError(f"clock: must be a callable, got {type(clock).__name__}")
         if not is_seconds(min_interval):
             raise ConfigurationError(
-                f"min_interval: must be a number of seconds >= 0, got {min_interval!r}"
+                f"min_interval: must be a number of seconds >= 0, got {shown(min_interval)}"
             )
         self._reporter = reporter
         self._min_interval = float(min_interval)
@@ -102,7 +102,7 @@ class ProgressTracker:
         """
         if not (is_percent(start) and is_percent(end) and start <= end):
             raise ConfigurationError(
-                f"section: must satisfy 0 <= start <= end <= 100, got {start!r}, {end!r}"
+                f"section: must satisfy 0 <= start <= end <= 100, got {shown(start)}, {shown(end)}"
             )
         return _Section(self, start, end)
 

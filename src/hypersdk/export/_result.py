@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from hypersdk._validation import is_seconds, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
 from hypersdk.export._checks import is_int_between
@@ -14,15 +15,7 @@ from hypersdk.models import ExportResult, ProviderType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-
-def is_seconds_value(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and value >= 0
-        and value < 1e15  # timedelta(seconds=...) overflows long before float does
-    )
+    from pathlib import Path
 
 
 __all__ = ["build_export_result", "sha256_file"]
@@ -30,9 +23,11 @@ __all__ = ["build_export_result", "sha256_file"]
 
 def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
     """The SHA-256 hex digest of a file, read in chunks (blocking: use a worker thread)."""
-    path = arg.path_argument("path", path)
-    if not is_int_between(chunk_size, 1):
-        raise ConfigurationError(f"chunk_size: must be an integer >= 1, got {chunk_size!r}")
+    path = path_argument("path", path)
+    if not is_int_between(chunk_size, 1, 1 << 30):
+        raise ConfigurationError(
+            f"chunk_size: must be an integer from 1 to {1 << 30}, got {shown(chunk_size)}"
+        )
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as file:
@@ -40,9 +35,35 @@ def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
                 digest.update(block)
     except OSError as exc:
         raise ExportError(
-            f"cannot read {os.fspath(path)!r} to checksum it: {exc.strerror or exc}"
+            f"cannot read {shown(str(path))} to checksum it: {exc.strerror or exc}"
         ) from None
     return digest.hexdigest()
+
+
+def _inside(item: Path, base: Path, resolved_base: Path) -> str:
+    """``item``'s path relative to the output folder, checking it is a file inside it."""
+    # A relative item is relative to output_path; failing that, relative to the working
+    # directory, which is how export_file_path returns a name in a relative output_path
+    # ("out/web.raw" for output_path "out"): the same file must not be joined twice.
+    candidates = [item] if item.is_absolute() else [base / item, item]
+    found: Path | None = None
+    for path in candidates:
+        try:
+            inside = path.resolve().relative_to(resolved_base)
+        except (ValueError, OSError, RuntimeError):
+            continue
+        if found is None:
+            found = inside
+        try:
+            if path.is_file():
+                return inside.as_posix()
+        except OSError:
+            continue
+    if found is None:
+        raise ConfigurationError(
+            f"files: {shown(str(item))} is not inside output_path {shown(str(base))}"
+        )
+    raise ConfigurationError(f"files: {shown(str(item))} does not exist or is not a file")
 
 
 def build_export_result(
@@ -77,18 +98,19 @@ def build_export_result(
         ConfigurationError: no files, a file outside ``output_path`` or missing, or a
             negative duration.
     """
-    base = arg.path_argument("output_path", output_path)
+    base = path_argument("output_path", output_path)
     if isinstance(files, str | bytes | os.PathLike) or not hasattr(files, "__iter__"):
         raise ConfigurationError(f"files: must be a sequence of paths, got {type(files).__name__}")
-    items = [arg.path_argument("files", item) for item in files]
+    items = [path_argument("files", item) for item in files]
     if not items:
         raise ConfigurationError("files: must name at least the main file, got none")
-    if not (isinstance(duration, timedelta) or is_seconds_value(duration)):
+    if not (isinstance(duration, timedelta) or is_seconds(duration)):
         raise ConfigurationError(
-            f"duration: must be a timedelta or a number of seconds >= 0, got {duration!r}"
+            "duration: must be a timedelta or a number of seconds from 0 to a year, "
+            f"got {shown(duration)}"
         )
     if size is not None and not is_int_between(size, 0):
-        raise ConfigurationError(f"size: must be an integer >= 0 or None, got {size!r}")
+        raise ConfigurationError(f"size: must be an integer >= 0 or None, got {shown(size)}")
     arg.flag("compressed", compressed)
     try:
         resolved_base = base.resolve()
@@ -96,28 +118,17 @@ def build_export_result(
         raise ConfigurationError(
             f"output_path: cannot be resolved ({type(exc).__name__})"
         ) from None
-    relative: list[str] = []
-    for item in items:
-        path = item if item.is_absolute() else base / item
-        try:
-            inside = path.resolve().relative_to(resolved_base)
-        except (ValueError, OSError, RuntimeError):
-            raise ConfigurationError(
-                f"files: {os.fspath(item)!r} is not inside output_path {str(base)!r}"
-            ) from None
-        if not path.is_file():
-            raise ConfigurationError(f"files: {os.fspath(item)!r} does not exist or is not a file")
-        relative.append(inside.as_posix())
+    relative = [_inside(item, base, resolved_base) for item in items]
     if checksum is not None:
         arg.sha256_or_none("checksum", checksum)
     main = base / relative[0]
     try:
         on_disk = main.stat().st_size
     except OSError as exc:
-        raise ExportError(f"cannot read {str(main)!r}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot read {shown(str(main))}: {exc.strerror or exc}") from None
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
     if not seconds >= 0:
-        raise ConfigurationError(f"duration: must be >= 0 seconds, got {duration!r}")
+        raise ConfigurationError(f"duration: must be >= 0 seconds, got {shown(duration)}")
     return ExportResult(
         provider=ProviderType(provider),
         vm_id=vm_id,

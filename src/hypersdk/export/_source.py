@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import attrs
 
+from hypersdk._validation import is_seconds, shown
 from hypersdk.errors import ConfigurationError, ProviderAPIError
-from hypersdk.export._checks import is_int_between, is_seconds
+from hypersdk.export._checks import is_int_between
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -179,14 +180,16 @@ class UrllibSource:
                 "headers: must be a mapping of header names to string values or None"
             )
         if not is_seconds(timeout) or timeout == 0:
-            raise ConfigurationError(f"timeout: must be a number of seconds > 0, got {timeout!r}")
+            raise ConfigurationError(
+                f"timeout: must be a number of seconds > 0, got {shown(timeout)}"
+            )
         if context is not None and not isinstance(context, ssl.SSLContext):
             raise ConfigurationError(
                 f"context: must be an ssl.SSLContext or None, got {type(context).__name__}"
             )
         if not is_int_between(read_size, 4096, 64 << 20):
             raise ConfigurationError(
-                f"read_size: must be an integer from 4096 to {64 << 20}, got {read_size!r}"
+                f"read_size: must be an integer from 4096 to {64 << 20}, got {shown(read_size)}"
             )
         self._url = url
         self._headers = dict(headers or {})

@@ -16,16 +16,17 @@ import sqlite3
 import stat
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
 import attrs
 
+from hypersdk._validation import path_argument, shown
 from hypersdk.errors import ConfigurationError, HyperSDKError
 from hypersdk.models import ExportResult
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from pathlib import Path
     from types import TracebackType
 
     from hypersdk.jobs._plan import ExportPlan
@@ -109,12 +110,10 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], plan: ExportPlan | None = None) -> None:
         from hypersdk.jobs._plan import ExportPlan
 
-        checked: object = path  # callers may pass anything at run time
-        if not isinstance(checked, str | os.PathLike) or not os.fspath(checked):
-            raise ConfigurationError(f"path: must be a file path, got {checked!r}")
+        checked = path_argument("path", path)  # callers may pass anything at run time
         if plan is not None and not isinstance(plan, ExportPlan):
-            raise ConfigurationError(f"plan: must be an ExportPlan or None, got {plan!r}")
-        self.path = Path(path)
+            raise ConfigurationError(f"plan: must be an ExportPlan or None, got {shown(plan)}")
+        self.path = checked
         self._lock = threading.Lock()
         _create_file(self.path, create=plan is not None)
         try:
@@ -123,7 +122,7 @@ class Journal:
             )
         except sqlite3.Error as exc:
             raise ConfigurationError(
-                f"path: cannot open the journal {str(path)!r}: {exc}"
+                f"path: cannot open the journal {shown(str(path))}: {exc}"
             ) from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -133,7 +132,7 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise ConfigurationError(
-                f"path: {str(path)!r} is not a hypersdk journal ({exc})"
+                f"path: {shown(str(path))} is not a hypersdk journal ({exc})"
             ) from None
         except BaseException:
             self._db.close()
@@ -149,7 +148,7 @@ class Journal:
         if stored is None:
             if plan is None:
                 raise ConfigurationError(
-                    f"path: {str(self.path)!r} holds no plan; create the journal with a plan"
+                    f"path: {shown(str(self.path))} holds no plan; create the journal with a plan"
                 )
             with self._transaction() as db:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
@@ -158,7 +157,7 @@ class Journal:
         recorded = from_json(ExportPlan, stored)
         if plan is not None and plan != recorded:
             raise ConfigurationError(
-                f"plan: differs from the plan recorded in {str(self.path)!r}; "
+                f"plan: differs from the plan recorded in {shown(str(self.path))}; "
                 "use a new journal for a new plan, or open this one without a plan to resume it"
             )
         return recorded
@@ -210,7 +209,7 @@ class Journal:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE vm_id = ?", (vm_id,)).fetchone()
         if row is None:
-            raise ConfigurationError(f"vm_id: the plan has no job for {vm_id!r}")
+            raise ConfigurationError(f"vm_id: the plan has no job for {shown(vm_id)}")
         return _record(row)
 
     def counts(self) -> dict[JobState, int]:
@@ -300,7 +299,7 @@ class Journal:
         with self._transaction() as db:
             cursor = db.execute(sql, (state.value, now, *columns.values(), vm_id))
             if cursor.rowcount != 1:
-                raise ConfigurationError(f"vm_id: the plan has no job for {vm_id!r}")
+                raise ConfigurationError(f"vm_id: the plan has no job for {shown(vm_id)}")
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -337,7 +336,7 @@ class Journal:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Journal({str(self.path)!r})"
+        return f"Journal({shown(str(self.path))})"
 
 
 def _error_message(error: BaseException) -> str:
@@ -377,7 +376,7 @@ def _create_file(path: Path, *, create: bool) -> None:
     for side in ("-wal", "-shm", "-journal"):
         if os.path.islink(f"{path}{side}"):
             raise ConfigurationError(
-                f"path: {str(path) + side!r} is a symbolic link; refusing to open the journal"
+                f"path: {shown(str(path) + side)} is a symbolic link; refusing to open the journal"
             )
     flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -391,15 +390,16 @@ def _create_file(path: Path, *, create: bool) -> None:
             fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigurationError(
-            f"path: no journal at {str(path)!r}; create it by running a plan"
+            f"path: no journal at {shown(str(path))}; create it by running a plan"
         ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ConfigurationError(
-                f"path: {str(path)!r} is a symbolic link; a journal is never opened through one"
+                f"path: {shown(str(path))} is a symbolic link; "
+                "a journal is never opened through one"
             ) from None
         raise ConfigurationError(
-            f"path: cannot open the journal {str(path)!r}: {exc.strerror or exc}"
+            f"path: cannot open the journal {shown(str(path))}: {exc.strerror or exc}"
         ) from None
     try:
         info = os.fstat(fd)
@@ -407,5 +407,5 @@ def _create_file(path: Path, *, create: bool) -> None:
         os.close(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
         raise ConfigurationError(
-            f"path: {str(path)!r} is not a regular file of this user; refusing to use it"
+            f"path: {shown(str(path))} is not a regular file of this user; refusing to use it"
         )

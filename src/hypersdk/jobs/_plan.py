@@ -59,7 +59,8 @@ def _options(instance: object, attribute: attrs.Attribute[Any], value: object) -
             # Plans are written to disk and sent to workers: credentials stay with whoever
             # runs the job, so refuse rather than store one by accident. The value is not shown.
             raise ConfigurationError(
-                f"ExportPlan.options.metadata[{key!r}]: looks like a credential; a plan must "
+                f"ExportPlan.options.metadata[{v.shown(key)}]: looks like a credential; "
+                "a plan must "
                 "not hold secrets (the runner's provider configuration supplies them)"
             )
 
@@ -134,7 +135,7 @@ def vm_folder(vm_id: str) -> str:
 
     checked: object = vm_id  # callers may pass anything at run time
     if not isinstance(checked, str) or not checked.strip():
-        raise ConfigurationError(f"vm_id: must be a non-empty string, got {checked!r}")
+        raise ConfigurationError(f"vm_id: must be a non-empty string, got {v.shown(checked)}")
     safe = safe_filename(vm_id, max_bytes=120)
     if safe == vm_id:
         return safe
@@ -149,6 +150,7 @@ def check_distinct_folders(vm_ids: Iterable[str]) -> None:
         folder = vm_folder(vm_id)
         if folder in seen and seen[folder] != vm_id:
             raise ConfigurationError(
-                f"VMs {seen[folder]!r} and {vm_id!r} would share the folder {folder!r}"
+                f"VMs {v.shown(seen[folder])} and {v.shown(vm_id)} would share "
+                f"the folder {v.shown(folder)}"
             )
         seen[folder] = vm_id

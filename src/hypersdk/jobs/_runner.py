@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import attrs
 
+from hypersdk._validation import is_seconds, shown
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -102,12 +103,12 @@ def prepare_folder(path: Path) -> None:
         pass
     except OSError as exc:
         raise ExportError(
-            f"cannot create the export folder {str(path)!r}: {exc.strerror or exc}"
+            f"cannot create the export folder {shown(str(path))}: {exc.strerror or exc}"
         ) from None
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
         raise ExportError(
-            f"{str(path)!r} is not a folder of this user (a link or someone else's); "
+            f"{shown(str(path))} is not a folder of this user (a link or someone else's); "
             "refusing to export into it"
         )
 
@@ -168,7 +169,7 @@ def _write_marker(folder: Path, result: ExportResult) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise ExportError(
-            f"cannot record the finished export in {str(folder)!r}: {exc.strerror or exc}"
+            f"cannot record the finished export in {shown(str(folder))}: {exc.strerror or exc}"
         ) from None
 
 
@@ -292,7 +293,7 @@ def _check_arguments(
         raise ConfigurationError(f"journal: must be a Journal, got {type(journal).__name__}")
     if journal.plan != plan:
         raise ConfigurationError(
-            f"journal: records a different plan ({str(journal.path)!r}); "
+            f"journal: records a different plan ({shown(str(journal.path))}); "
             "open it with this plan, or use a new journal"
         )
     if not isinstance(provider, Provider):
@@ -301,7 +302,8 @@ def _check_arguments(
         )
     if provider.type != plan.provider_type:
         raise ConfigurationError(
-            f"provider: is a {provider.type!r} provider but the plan is for {plan.provider_type!r}"
+            f"provider: is a {shown(provider.type)} provider "
+            f"but the plan is for {shown(plan.provider_type)}"
         )
     for name, value, low, high in (
         ("concurrency", concurrency, 1, 256),
@@ -309,19 +311,15 @@ def _check_arguments(
     ):
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ConfigurationError(
-                f"{name}: must be an integer from {low} to {high}, got {value!r}"
+                f"{name}: must be an integer from {low} to {high}, got {shown(value)}"
             )
-    if (
-        not isinstance(backoff, int | float)
-        or isinstance(backoff, bool)
-        or not math.isfinite(backoff)
-        or not 0 <= backoff <= _MAX_BACKOFF
-    ):
+    # is_seconds compares before math.isfinite, which overflows on a huge int.
+    if not is_seconds(backoff) or backoff > _MAX_BACKOFF:  # type: ignore[operator]
         raise ConfigurationError(
-            f"backoff: must be a number of seconds from 0 to {_MAX_BACKOFF:g}, got {backoff!r}"
+            f"backoff: must be a number of seconds from 0 to {_MAX_BACKOFF:g}, got {shown(backoff)}"
         )
     if progress is not None and not callable(progress):
-        raise ConfigurationError(f"progress: must be a callable or None, got {progress!r}")
+        raise ConfigurationError(f"progress: must be a callable or None, got {shown(progress)}")
 
 
 async def _expand(plan: ExportPlan, journal: Journal, provider: Provider) -> None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from celery import Celery
 
+from hypersdk._validation import shown
 from hypersdk.errors import ConfigurationError, HyperSDKError
 from hypersdk.jobs._journal import JobState, Journal
 from hypersdk.jobs._plan import ExportPlan
@@ -64,7 +65,7 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < 10**7:
-        raise ConfigurationError(f"{name}: must be a number of seconds > 0, got {text!r}")
+        raise ConfigurationError(f"{name}: must be a number of seconds > 0, got {shown(text)}")
     return value
 
 
@@ -149,7 +150,7 @@ def _connected_run(plan: ExportPlan, work: Callable[[Any], Any]) -> Any:
         failed = [info.name for info in manager.list_plugins() if info.status == "failed"]
         hint = f"; plugins that failed to load: {', '.join(failed)}" if failed else ""
         raise ConfigurationError(
-            f"this worker has no provider of type {plan.provider_type!r} installed{hint} "
+            f"this worker has no provider of type {shown(plan.provider_type)} installed{hint} "
             "(check with `hypersdk plugins list` on the worker)"
         )
 
@@ -232,10 +233,10 @@ def _check_arguments(plan: object, journal: object, celery_app: object, attempts
     if not isinstance(journal, Journal) or journal.plan != plan:
         raise ConfigurationError("journal: must be the Journal of this plan")
     if not isinstance(celery_app, Celery):
-        raise ConfigurationError(f"celery_app: must be a Celery app, got {celery_app!r}")
+        raise ConfigurationError(f"celery_app: must be a Celery app, got {shown(celery_app)}")
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
         raise ConfigurationError(
-            f"max_attempts: must be an integer from 1 to 100, got {attempts!r}"
+            f"max_attempts: must be an integer from 1 to 100, got {shown(attempts)}"
         )
 
 

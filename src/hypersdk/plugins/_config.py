@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -35,18 +34,22 @@ def argument_key(argument: str, value: object) -> str:
     The public functions of ``hypersdk.plugins`` take ``str | os.PathLike[str]``; anything
     else (bytes, numbers, None, a path holding NUL) is refused with the argument's name.
     """
-    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    try:
+        text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    except Exception as exc:  # a broken PathLike is the caller's bug, not ours
+        raise ConfigurationError(
+            f"{argument}: {type(value).__name__}.__fspath__ failed ({type(exc).__name__})"
+        ) from None
     if not isinstance(text, str) or not text.strip() or "\x00" in text:
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         raise ConfigurationError(
             f"{argument}: must be a non-empty name or path (str or os.PathLike) "
-            f"without NUL characters, got {shown}"
+            f"without NUL characters, got {v.shown(value)}"
         )
     try:
         text.encode()
     except UnicodeEncodeError:
         raise ConfigurationError(
-            f"{argument}: must be a name or path that can be encoded, got {text!r}"
+            f"{argument}: must be a name or path that can be encoded, got {v.shown(text)}"
         ) from None
     return text
 
@@ -60,17 +63,21 @@ def _seconds(low_exclusive: bool, high: float) -> v.Validator:
     allowed = f"a number of seconds {'>' if low_exclusive else '>='} 0 and <= {high:g}"
 
     def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < 0
-            or (low_exclusive and value == 0)
-            or value > high
-        ):
+        # is_seconds compares before math.isfinite, which overflows on a huge int.
+        if not v.is_seconds(value) or (low_exclusive and value == 0) or value > high:  # type: ignore[operator]
             v.fail(instance, attribute, allowed, value)
 
     return check
+
+
+def _items(field: str, what: str, value: Iterable[object]) -> tuple[object, ...]:
+    try:
+        return tuple(value)
+    except Exception as exc:  # an iterable that fails to iterate is not a sequence
+        raise ConfigurationError(
+            f"PluginConfig.{field}: must be a sequence of {what}, got a "
+            f"{type(value).__name__} that fails to iterate ({type(exc).__name__})"
+        ) from None
 
 
 def _paths(field: str, value: object) -> tuple[Path, ...]:
@@ -78,10 +85,10 @@ def _paths(field: str, value: object) -> tuple[Path, ...]:
     if isinstance(value, str | os.PathLike):
         items = (value,)
     elif isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
-        items = value
+        items = _items(field, "paths", value)
     else:
         raise ConfigurationError(
-            f"PluginConfig.{field}: must be a sequence of paths, got {value!r}"
+            f"PluginConfig.{field}: must be a sequence of paths, got {v.shown(value)}"
         )
     paths = []
     for index, item in enumerate(items):
@@ -107,9 +114,9 @@ def _to_names(field: str) -> Callable[[object], tuple[str, ...]]:
         if isinstance(value, str):
             return (value,)
         if isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
-            return tuple(value)
+            return _items(field, "strings", value)  # type: ignore[return-value]
         raise ConfigurationError(
-            f"PluginConfig.{field}: must be a sequence of strings, got {value!r}"[:200]
+            f"PluginConfig.{field}: must be a sequence of strings, got {v.shown(value)}"
         )
 
     convert.__name__ = f"to_{field}"
@@ -224,13 +231,13 @@ class PluginConfig:
         for key in data:
             if not isinstance(key, str):
                 raise ConfigurationError(
-                    f"plugin configuration: keys must be strings, got {key!r}"[:200]
+                    f"plugin configuration: keys must be strings, got {v.shown(key)}"
                 )
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = f"; did you mean {v.shown(close[0])}?" if close else ""
                 raise ConfigurationError(
-                    f"plugin configuration: unknown key {key!r}{hint} "
+                    f"plugin configuration: unknown key {v.shown(key)}{hint} "
                     f"Allowed keys: {', '.join(allowed)}"
                 )
         values: dict[str, Any] = dict(data)

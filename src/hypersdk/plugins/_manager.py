@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from hypersdk._validation import shown
 from hypersdk.errors import ConfigurationError, PluginError, PluginLoadError
 from hypersdk.plugins._config import PluginConfig, argument_key
 from hypersdk.plugins._discovery import Candidate, discover, plugin_at
@@ -228,7 +229,7 @@ class PluginManager:
             return Candidate.for_path(path)
         if not text or not all(part.isidentifier() for part in text.split(".")):
             raise PluginLoadError(
-                f"{text!r} is neither a plugin path nor a module name such as "
+                f"{shown(text)} is neither a plugin path nor a module name such as "
                 "'hypersdk_digitalocean'; pass a pathlib.Path for a file",
                 operation="load",
             )
@@ -335,8 +336,8 @@ class PluginManager:
         other = self._owner(provider_type)
         if other is not None and other is not replacing:
             raise PluginLoadError(
-                f"plugin {label(candidate)} provides provider type {provider_type!r}, "
-                f"which plugin {other.info.name!r} ({other.info.source}) already "
+                f"plugin {label(candidate)} provides provider type {shown(provider_type)}, "
+                f"which plugin {shown(other.info.name)} ({other.info.source}) already "
                 "provides; the first one found wins. Remove one of them or add one to "
                 "PluginConfig.disabled_list",
                 provider=provider_type,
@@ -345,7 +346,7 @@ class PluginManager:
         owned = replacing is not None and replacing.info.provider_type == provider_type
         if not owned and self._registry.is_registered(provider_type):
             raise PluginLoadError(
-                f"plugin {label(candidate)} provides provider type {provider_type!r}, which "
+                f"plugin {label(candidate)} provides provider type {shown(provider_type)}, which "
                 "the application already registered in the registry itself; unregister it "
                 "first or disable the plugin",
                 provider=provider_type,
@@ -417,7 +418,7 @@ class PluginManager:
         if len(matches) > 1:
             sources = "; ".join(r.info.source for r in matches)
             raise PluginError(
-                f"{text!r} names {len(matches)} plugins ({sources}); pass the source instead"
+                f"{shown(text)} names {len(matches)} plugins ({sources}); pass the source instead"
             )
         return matches[0] if matches else None
 
@@ -426,7 +427,7 @@ class PluginManager:
         if record is None:
             known = ", ".join(sorted({r.info.name for r in self._records.values()}))
             raise PluginError(
-                f"no plugin named {os.fspath(key)!r}; known plugins: {known or 'none'}. "
+                f"no plugin named {shown(os.fspath(key))}; known plugins: {known or 'none'}. "
                 "Pass a plugin name or its source as list_plugins() shows them"
             )
         return record

@@ -45,7 +45,7 @@ _log = logging.getLogger("hypersdk.plugins")
 
 def label(candidate: Candidate) -> str:
     """How messages name a plugin: its name and where it came from."""
-    return f"{candidate.name!r} ({candidate.source})"
+    return f"{v.shown(candidate.name)} ({candidate.source})"
 
 
 @attrs.frozen(eq=False)

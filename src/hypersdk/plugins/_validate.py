@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import attrs
 
+from hypersdk._validation import shown
 from hypersdk._version import __version__
 from hypersdk.errors import (
     ConfigurationError,
@@ -144,8 +145,8 @@ def check_compatible(metadata: PluginMetadata, label: str) -> None:
 
 def _capability_differences(declared: ExportCapabilities, actual: ExportCapabilities) -> str:
     return "; ".join(
-        f"{field.name}: PLUGIN_INFO says {getattr(declared, field.name)!r}, "
-        f"the provider says {getattr(actual, field.name)!r}"
+        f"{field.name}: PLUGIN_INFO says {shown(getattr(declared, field.name))}, "
+        f"the provider says {shown(getattr(actual, field.name))}"
         for field in attrs.fields(ExportCapabilities)
         if getattr(declared, field.name) != getattr(actual, field.name)
     )
@@ -198,8 +199,8 @@ def check_provider(
         ) from exc
     if actual_type != metadata.provider_type:
         raise InvalidPluginMetadataError(
-            f"plugin {label}: the provider's type is {actual_type!r} but "
-            f"PLUGIN_INFO.provider_type is {metadata.provider_type!r}; make them the same",
+            f"plugin {label}: the provider's type is {shown(actual_type)} but "
+            f"PLUGIN_INFO.provider_type is {shown(metadata.provider_type)}; make them the same",
             operation="load",
         )
     if actual_capabilities != metadata.capabilities:

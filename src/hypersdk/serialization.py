@@ -240,9 +240,7 @@ def to_json(model: object, *, indent: int | None = None, reveal_secrets: bool = 
     import json
 
     checked: object = indent
-    if checked is not None and not (
-        isinstance(checked, int) and not isinstance(checked, bool) and 0 <= checked <= 16
-    ):
+    if checked is not None and not v.is_int_between(checked, 0, 16):
         raise ConfigurationError(f"to_json: indent must be None or 0-16, got {v.shown(checked)}")
     return json.dumps(
         to_dict(model, reveal_secrets=reveal_secrets), indent=indent, ensure_ascii=False

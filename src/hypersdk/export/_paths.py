@@ -7,9 +7,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from hypersdk._validation import shown
+from hypersdk._validation import is_int_between, shown
 from hypersdk.errors import ConfigurationError, ExportError
-from hypersdk.export._checks import is_int_between
 
 __all__ = ["safe_filename", "export_file_path", "DEFAULT_MAX_NAME_BYTES"]
 

@@ -7,22 +7,17 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from hypersdk._validation import is_int_between, is_seconds
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
-from hypersdk.export._checks import is_int_between
 from hypersdk.models import ExportResult, ProviderType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
-def is_seconds_value(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and value >= 0
-        and value < 1e15  # timedelta(seconds=...) overflows long before float does
-    )
+# timedelta(seconds=...) overflows long before float does.
+_MAX_DURATION_SECONDS = 1e15
 
 
 __all__ = ["build_export_result", "sha256_file"]
@@ -83,7 +78,7 @@ def build_export_result(
     items = [arg.path_argument("files", item) for item in files]
     if not items:
         raise ConfigurationError("files: must name at least the main file, got none")
-    if not (isinstance(duration, timedelta) or is_seconds_value(duration)):
+    if not (isinstance(duration, timedelta) or is_seconds(duration, at_most=_MAX_DURATION_SECONDS)):
         raise ConfigurationError(
             f"duration: must be a timedelta or a number of seconds >= 0, got {duration!r}"
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import attrs
 
+from hypersdk._validation import is_int_between, is_seconds
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -307,16 +308,11 @@ def _check_arguments(
         ("concurrency", concurrency, 1, 256),
         ("max_attempts", max_attempts, 1, 100),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        if not is_int_between(value, low, high):
             raise ConfigurationError(
                 f"{name}: must be an integer from {low} to {high}, got {value!r}"
             )
-    if (
-        not isinstance(backoff, int | float)
-        or isinstance(backoff, bool)
-        or not math.isfinite(backoff)
-        or not 0 <= backoff <= _MAX_BACKOFF
-    ):
+    if not is_seconds(backoff, at_most=_MAX_BACKOFF):
         raise ConfigurationError(
             f"backoff: must be a number of seconds from 0 to {_MAX_BACKOFF:g}, got {backoff!r}"
         )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from celery import Celery
 
+from hypersdk._validation import is_int_between
 from hypersdk.errors import ConfigurationError, HyperSDKError
 from hypersdk.jobs._journal import JobState, Journal
 from hypersdk.jobs._plan import ExportPlan
@@ -233,7 +234,7 @@ def _check_arguments(plan: object, journal: object, celery_app: object, attempts
         raise ConfigurationError("journal: must be the Journal of this plan")
     if not isinstance(celery_app, Celery):
         raise ConfigurationError(f"celery_app: must be a Celery app, got {celery_app!r}")
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
+    if not is_int_between(attempts, 1, 100):
         raise ConfigurationError(
             f"max_attempts: must be an integer from 1 to 100, got {attempts!r}"
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -54,23 +53,6 @@ def argument_key(argument: str, value: object) -> str:
 def argument_path(function: str, argument: str, value: object) -> Path:
     """``value`` as a :class:`~pathlib.Path`, or a ConfigurationError naming it."""
     return Path(argument_key(f"{function}: {argument}", value))
-
-
-def _seconds(low_exclusive: bool, high: float) -> v.Validator:
-    allowed = f"a number of seconds {'>' if low_exclusive else '>='} 0 and <= {high:g}"
-
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < 0
-            or (low_exclusive and value == 0)
-            or value > high
-        ):
-            v.fail(instance, attribute, allowed, value)
-
-    return check
 
 
 def _paths(field: str, value: object) -> tuple[Path, ...]:
@@ -196,8 +178,10 @@ class PluginConfig:
     system_directories: tuple[Path, ...] = attrs.field(
         default=SYSTEM_PLUGIN_DIRECTORIES, converter=_to_system_directories
     )
-    reload_debounce: float = attrs.field(default=0.3, validator=_seconds(False, _MAX_DEBOUNCE))
-    import_timeout: float = attrs.field(default=30.0, validator=_seconds(True, _MAX_IMPORT_TIMEOUT))
+    reload_debounce: float = attrs.field(default=0.3, validator=v.seconds_between(_MAX_DEBOUNCE))
+    import_timeout: float = attrs.field(
+        default=30.0, validator=v.seconds_between(_MAX_IMPORT_TIMEOUT, above_zero=True)
+    )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], *, base: Path | None = None) -> PluginConfig:

@@ -65,12 +65,7 @@ def _settings(common: Common) -> Settings:
 
 
 def _manager(settings: Settings) -> PluginManager:
-    config = PluginConfig(
-        directories=settings.plugins.directories,
-        enabled_list=settings.plugins.enabled,
-        disabled_list=settings.plugins.disabled,
-    )
-    manager = PluginManager(config)
+    manager = PluginManager(settings.plugins)
     manager.load_all()
     return manager
 

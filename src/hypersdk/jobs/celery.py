@@ -124,16 +124,9 @@ def create_app(
 def _worker_manager() -> PluginManager:
     """Load the worker process's plugins once, from its own configuration."""
     from hypersdk.cli._settings import load_settings
-    from hypersdk.plugins import PluginConfig, PluginManager
+    from hypersdk.plugins import PluginManager
 
-    settings = load_settings(None)
-    manager = PluginManager(
-        PluginConfig(
-            directories=settings.plugins.directories,
-            enabled_list=settings.plugins.enabled,
-            disabled_list=settings.plugins.disabled,
-        )
-    )
+    manager = PluginManager(load_settings(None).plugins)
     manager.load_all()
     return manager
 

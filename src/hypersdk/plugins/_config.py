@@ -26,6 +26,9 @@ SYSTEM_PLUGIN_DIRECTORIES: Final[tuple[Path, ...]] = (
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _MAX_DEBOUNCE: Final = 3600.0  # an hour of quiet before reloading is already absurd
 _MAX_IMPORT_TIMEOUT: Final = 86400.0  # a day; beyond, timers overflow on some platforms
+# The command line's first configuration files spelled the lists without "_list"; read
+# silently, "disabled" would be an unknown key and "enabled = []" a type error.
+_OLD_SPELLINGS: Final = {"enabled": "enabled_list", "disabled": "disabled_list"}
 
 
 def argument_key(argument: str, value: object) -> str:
@@ -126,6 +129,17 @@ def _digests(instance: object, attribute: attrs.Attribute[Any], value: tuple[str
             v.fail(instance, attribute, "a sequence of 64-character SHA-256 hex digests", item)
 
 
+def _refuse_old_spelling(key: str, value: object) -> None:
+    new = _OLD_SPELLINGS.get(key)
+    if new is None or (key == "enabled" and not isinstance(value, list | tuple)):
+        return  # ``enabled = true/false`` is the switch of the whole plugin system
+    raise ConfigurationError(
+        f"plugin configuration: {key!r} as a list of plugins is now spelled {new!r}; "
+        f"rename it to {new} = [...]"
+        + ("; enabled = true/false turns the plugin system on or off" if key == "enabled" else "")
+    )
+
+
 @attrs.frozen(kw_only=True)
 class PluginConfig:
     """How a :class:`~hypersdk.PluginManager` finds plugins and which ones it may load.
@@ -189,7 +203,8 @@ class PluginConfig:
 
         Relative ``directories`` are resolved against ``base`` when given (the folder of
         the file they came from), so a config file means the same from any working
-        directory.
+        directory. This is the one parser of the ``[plugins]`` table: the command line's
+        configuration file is read by it too.
 
         Raises:
             ConfigurationError: an unknown key (the message suggests the closest one) or
@@ -210,6 +225,7 @@ class PluginConfig:
                 raise ConfigurationError(
                     f"plugin configuration: keys must be strings, got {key!r}"[:200]
                 )
+            _refuse_old_spelling(key, data[key])
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""

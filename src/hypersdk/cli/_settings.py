@@ -38,8 +38,9 @@ from typing import Any, Final
 
 import attrs
 
+from hypersdk._validation import looks_secret
 from hypersdk.errors import ConfigurationError
-from hypersdk.models import ProviderConfig, ProviderType, _looks_secret
+from hypersdk.models import ProviderConfig, ProviderType
 from hypersdk.plugins import PluginConfig
 
 ENV_VAR: Final = "HYPERSDK_CONFIG"
@@ -75,7 +76,7 @@ def _secret_paths(table: Mapping[str, Any]) -> list[str]:
     while pending:
         path, value = pending.pop()
         name = path.rpartition(".")[2]
-        if path == "password" or (path not in _PROVIDER_FIELDS and _looks_secret(name)):
+        if path == "password" or (path not in _PROVIDER_FIELDS and looks_secret(name)):
             found.append(path)
             continue
         if isinstance(value, dict):

@@ -163,17 +163,22 @@ logging.getLogger("hypersdk").addHandler(logging.NullHandler())
 _LAZY: dict[str, tuple[str, str]] = {
     "export": ("hypersdk.export", ""),
     "http": ("hypersdk.http", ""),
-    "error_for_status": ("hypersdk.http", "error_for_status"),
-    "raise_for_status": ("hypersdk.http", "raise_for_status"),
-    "error_for_response": ("hypersdk.http", "error_for_response"),
-    "raise_for_response": ("hypersdk.http", "raise_for_response"),
-    "error_for_exception": ("hypersdk.http", "error_for_exception"),
-    "json_body": ("hypersdk.http", "json_body"),
-    "parse_retry_after": ("hypersdk.http", "parse_retry_after"),
-    "PluginManager": ("hypersdk.plugins", "PluginManager"),
-    "PluginConfig": ("hypersdk.plugins", "PluginConfig"),
-    "PluginInfo": ("hypersdk.plugins", "PluginInfo"),
-    "PluginStatus": ("hypersdk.plugins", "PluginStatus"),
+    **{
+        name: ("hypersdk.http", name)
+        for name in (
+            "error_for_status",
+            "raise_for_status",
+            "error_for_response",
+            "raise_for_response",
+            "error_for_exception",
+            "json_body",
+            "parse_retry_after",
+        )
+    },
+    **{
+        name: ("hypersdk.plugins", name)
+        for name in ("PluginManager", "PluginConfig", "PluginInfo", "PluginStatus")
+    },
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them

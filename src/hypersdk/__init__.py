@@ -157,42 +157,44 @@ __all__ = [
 # The library never configures logging; applications do.
 logging.getLogger("hypersdk").addHandler(logging.NullHandler())
 
-_LAZY_HTTP = frozenset(
-    {
-        "error_for_status",
-        "raise_for_status",
-        "error_for_response",
-        "raise_for_response",
-        "error_for_exception",
-        "json_body",
-        "parse_retry_after",
-    }
-)
-
-_LAZY_PLUGINS = frozenset({"PluginManager", "PluginConfig", "PluginInfo", "PluginStatus"})
-
-
-_LAZY_MODULES = {
-    **dict.fromkeys(_LAZY_HTTP, "hypersdk.http"),
-    **dict.fromkeys(_LAZY_PLUGINS, "hypersdk.plugins"),
+# The one table of what loads on first use, so that ``import hypersdk`` stays cheap
+# (httpx, watchfiles and the plugin machinery are not imported until needed):
+# public name -> (module, attribute of it; "" for the module itself).
+_LAZY: dict[str, tuple[str, str]] = {
+    "export": ("hypersdk.export", ""),
+    "http": ("hypersdk.http", ""),
+    **{
+        name: ("hypersdk.http", name)
+        for name in (
+            "error_for_status",
+            "raise_for_status",
+            "error_for_response",
+            "raise_for_response",
+            "error_for_exception",
+            "json_body",
+            "parse_retry_after",
+        )
+    },
+    **{
+        name: ("hypersdk.plugins", name)
+        for name in ("PluginManager", "PluginConfig", "PluginInfo", "PluginStatus")
+    },
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above; a typo stays an error for them
 
     def __getattr__(name: str) -> Any:
-        if name in ("export", "http"):  # public submodules, loaded on first use
-            import importlib
-
-            return importlib.import_module(f"hypersdk.{name}")
-        module_name = _LAZY_MODULES.get(name)
-        if module_name is None:
-            raise AttributeError(f"module 'hypersdk' has no attribute {name!r}")
+        try:
+            module_name, attribute = _LAZY[name]
+        except KeyError:
+            raise AttributeError(f"module 'hypersdk' has no attribute {name!r}") from None
         import importlib
 
-        value = getattr(importlib.import_module(module_name), name)
+        module = importlib.import_module(module_name)
+        value = getattr(module, attribute) if attribute else module
         globals()[name] = value
         return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES) | {"export", "http"})
+    return sorted(set(globals()) | set(_LAZY))

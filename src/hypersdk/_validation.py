@@ -1,8 +1,17 @@
-"""Validators and converters shared by the models.
+"""The one family of value checks: every run-time check of a value in hypersdk is here.
 
-Every check raises :class:`~hypersdk.errors.ConfigurationError` with a message of the form
-``"VMInfo.memory_mb: must be an integer >= 0, got -1"`` so the reader sees the class, the
-field and what is allowed.
+Two kinds, one definition of each rule:
+
+- **predicates**, ``is_*(value, ...) -> bool``, for a function's arguments: the caller
+  raises, naming its own argument (``"chunk_size: must be an integer from 4096 to ..."``);
+- **field validators** (``int_between``, ``non_negative_seconds``, ``seconds_between``, ...),
+  attrs validators built on the predicates, which raise
+  :class:`~hypersdk.errors.ConfigurationError` with a message of the form
+  ``"VMInfo.memory_mb: must be an integer >= 0, got -1"`` so the reader sees the class, the
+  field and what is allowed.
+
+(The contract checks of the conformance suite, ``hypersdk_testing._checks``, are another
+thing: they judge a plugin's behaviour, not a value.)
 """
 
 from __future__ import annotations
@@ -157,6 +166,38 @@ def boolean(instance: object, attribute: attrs.Attribute[Any], value: object) ->
         fail(instance, attribute, "True or False", value)
 
 
+# --- predicates: for a function's arguments; the caller names the argument -------------
+
+
+def is_int_between(value: object, low: int, high: int | None = None) -> bool:
+    """Whether ``value`` is an ``int`` (not ``bool``) in ``[low, high]`` (``None``: no top)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= low
+        and (high is None or value <= high)
+    )
+
+
+def is_seconds(value: object, *, at_most: float = MAX_SECONDS, above_zero: bool = False) -> bool:
+    """Whether ``value`` is a finite number of seconds from 0 (or above 0) to ``at_most``.
+
+    ``at_most`` defaults to :data:`MAX_SECONDS` (a year): any bound a clock or socket API
+    accepts.
+    """
+    # Compare before math.isfinite: it raises OverflowError for an int like 10**400.
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= at_most
+        and not (above_zero and value == 0)
+        and math.isfinite(value)
+    )
+
+
+# --- field validators: attrs validators that name the class and field -------------------
+
+
 def int_between(low: int, high: int | None = None) -> Validator:
     """An ``int`` (not ``bool``) in ``[low, high]``; ``high=None`` means no upper bound."""
     if high is None:
@@ -164,27 +205,27 @@ def int_between(low: int, high: int | None = None) -> Validator:
     allowed = f"an integer >= {low}" if high == INT64_MAX else f"an integer from {low} to {high}"
 
     def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < low or value > high:
+        if not is_int_between(value, low, high):
             fail(instance, attribute, allowed, value)
 
     return check
-
-
-def is_seconds(value: object) -> bool:
-    """Whether ``value`` is a number of seconds from 0 to :data:`MAX_SECONDS`."""
-    # Compare before math.isfinite: it raises OverflowError for an int like 10**400.
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and 0 <= value <= MAX_SECONDS
-        and math.isfinite(value)
-    )
 
 
 def non_negative_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A finite number of seconds from 0 to :data:`MAX_SECONDS` (a year)."""
     if not is_seconds(value):
         fail(instance, attribute, "a finite number of seconds >= 0, at most a year", value)
+
+
+def seconds_between(high: float, *, above_zero: bool = False) -> Validator:
+    """A finite number of seconds from 0 (or above 0, with ``above_zero``) to ``high``."""
+    allowed = f"a number of seconds {'>' if above_zero else '>='} 0 and <= {high:g}"
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not is_seconds(value, at_most=high, above_zero=above_zero):
+            fail(instance, attribute, allowed, value)
+
+    return check
 
 
 def non_negative_duration(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

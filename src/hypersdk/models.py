@@ -51,8 +51,6 @@ HYPERV: Final = ProviderType("hyperv")
 PROXMOX: Final = ProviderType("proxmox")
 KUBEVIRT: Final = ProviderType("kubevirt")
 
-_MASK: Final = MASK
-
 
 def _to_provider_type(value: str) -> ProviderType:
     # Lets callers write ProviderConfig(type="aws") without wrapping in ProviderType.
@@ -89,13 +87,13 @@ class Secret:
         raise AttributeError("Secret is immutable")
 
     def __repr__(self) -> str:
-        return f"Secret('{_MASK}')"
+        return f"Secret('{MASK}')"
 
     def __str__(self) -> str:
-        return _MASK
+        return MASK
 
     def __format__(self, format_spec: str) -> str:
-        return format(_MASK, format_spec)
+        return format(MASK, format_spec)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
@@ -116,10 +114,6 @@ class Secret:
 
     def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
         return (Secret, (self._value,))
-
-
-# Metadata keys whose values are masked in ``ProviderConfig``'s repr and to_dict.
-_looks_secret = v.looks_secret
 
 
 def _to_secret(value: Secret | str | None) -> Secret | None:
@@ -190,7 +184,7 @@ class ProviderConfig:
 
     def __repr__(self) -> str:
         shown_metadata = {
-            key: (_MASK if _looks_secret(key) else value) for key, value in self.metadata.items()
+            key: (MASK if v.looks_secret(key) else value) for key, value in self.metadata.items()
         }
         shown = {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
         shown["endpoint"] = mask_url(self.endpoint)

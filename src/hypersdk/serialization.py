@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hypersdk import _validation as v
-from hypersdk._redact import mask_url
+from hypersdk._redact import MASK, mask_url
 from hypersdk.errors import ConfigurationError
-from hypersdk.models import _MASK, ProviderConfig, Secret, _looks_secret
+from hypersdk.models import ProviderConfig, Secret
 
 if TYPE_CHECKING:
     import cattrs
@@ -66,7 +66,7 @@ def _structure_path(value: object, _: type) -> Any:
 def _structure_secret(value: object, _: type) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
-    if value == _MASK:
+    if value == MASK:
         raise ValueError(
             "this is a masked secret written by to_dict(); "
             "supply the real value (to_dict(..., reveal_secrets=True) keeps it)"
@@ -118,14 +118,14 @@ def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
     converter.register_structure_hook(bool, _structure_bool)
     revealing = converter.copy()
     revealing.register_unstructure_hook(Secret, Secret.reveal)
-    converter.register_unstructure_hook(Secret, lambda _secret: _MASK)
+    converter.register_unstructure_hook(Secret, lambda _secret: MASK)
     plain_config = converter.get_unstructure_hook(ProviderConfig)
 
     def masked_config(config: ProviderConfig) -> dict[str, Any]:
         data: dict[str, Any] = plain_config(config)
         data["endpoint"] = mask_url(data["endpoint"])
         data["metadata"] = {
-            key: _MASK if _looks_secret(key) else value for key, value in data["metadata"].items()
+            key: MASK if v.looks_secret(key) else value for key, value in data["metadata"].items()
         }
         return data
 
@@ -202,8 +202,8 @@ def from_dict(cls: type[_T], data: object) -> _T:
             f"{cls.__name__}: invalid data: reading it raised {type(exc).__name__}"
         ) from None
     if isinstance(result, ProviderConfig):
-        masked = sorted(key for key, value in result.metadata.items() if value == _MASK)
-        if _MASK in result.endpoint:
+        masked = sorted(key for key, value in result.metadata.items() if value == MASK)
+        if MASK in result.endpoint:
             raise ConfigurationError(
                 "ProviderConfig: 1 invalid field: $.endpoint: its credentials or query were "
                 "masked by to_dict(); supply the real endpoint "
@@ -240,9 +240,7 @@ def to_json(model: object, *, indent: int | None = None, reveal_secrets: bool = 
     import json
 
     checked: object = indent
-    if checked is not None and not (
-        isinstance(checked, int) and not isinstance(checked, bool) and 0 <= checked <= 16
-    ):
+    if checked is not None and not v.is_int_between(checked, 0, 16):
         raise ConfigurationError(f"to_json: indent must be None or 0-16, got {v.shown(checked)}")
     return json.dumps(
         to_dict(model, reveal_secrets=reveal_secrets), indent=indent, ensure_ascii=False

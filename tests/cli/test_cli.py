@@ -47,6 +47,23 @@ def test_plugins_list_table_shows_failures(cli_env: CliEnv) -> None:
     assert "failed" in result.stdout
 
 
+def test_plugins_list_at_80_columns_keeps_rows_whole(cli_env: CliEnv) -> None:
+    broken = cli_env.plugin_dir / "broken.py"
+    broken.write_text("raise SystemExit('I refuse to load')\n")
+    broken.chmod(0o644)
+    result = cli_env.run("plugins", "list", extra_env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), result.stdout
+    # Each plugin's short fields share one line: nothing folded a letter at a time.
+    assert any("clisample" in line and "loaded" in line for line in lines), result.stdout
+    assert any("broken" in line and "failed" in line for line in lines), result.stdout
+    # The long texts wrap across the width, at words, outside the table's borders.
+    text = " ".join(result.stdout.split())
+    assert "failed to import: SystemExit: I refuse to load" in text, result.stdout
+    assert any(line.startswith("broken") and "source:" in line for line in lines)
+
+
 def test_plugins_info(cli_env: CliEnv) -> None:
     result = cli_env.run("plugins", "info", "clisample", "--json")
     assert result.returncode == 0, result.stderr

@@ -65,12 +65,7 @@ def _settings(common: Common) -> Settings:
 
 
 def _manager(settings: Settings) -> PluginManager:
-    config = PluginConfig(
-        directories=settings.plugins.directories,
-        enabled_list=settings.plugins.enabled,
-        disabled_list=settings.plugins.disabled,
-    )
-    manager = PluginManager(config)
+    manager = PluginManager(settings.plugins)
     manager.load_all()
     return manager
 
@@ -130,24 +125,7 @@ def plugins_list(*, json: bool = False, common: Common = _DEFAULT_COMMON) -> int
     if json:
         _render.print_json([_plugin_dict(info) for info in infos])
         return _exit.OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(infos)} plugin{'s' if len(infos) != 1 else ''}")
-    for column in ("Name", "Version", "Provider type", "Source", "Status", "Error"):
-        table.add_column(column, overflow="fold")
-    for info in infos:
-        meta = info.metadata
-        style = {"loaded": "green", "failed": "red"}.get(str(info.status), "yellow")
-        table.add_row(
-            info.name,
-            meta.version if meta else "",
-            meta.provider_type if meta else "",
-            info.source,
-            f"[{style}]{info.status}[/]",
-            str(info.error) if info.error else "",
-        )
-    Console().print(table)
+    _render.plugin_table(infos)
     return _exit.OK
 
 
@@ -191,19 +169,12 @@ def plugins_info(name: str, /, *, json: bool = False, common: Common = _DEFAULT_
     if json:
         _render.print_json(data)
         return _exit.OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_header=False, box=None, title=f"plugin {info.name}")
     flat = dict(data)
     meta = flat.pop("metadata")
     if isinstance(meta, dict) and info.metadata is not None:
         flat.update(meta)
         flat["capabilities"] = _render.capabilities_text(info.metadata.capabilities)
-    for key, value in flat.items():
-        shown = "" if value in (None, "", [], ()) else str(value)
-        table.add_row(f"[bold]{key}", shown)
-    Console().print(table)
+    _render.plugin_detail(info.name, flat)
     return _exit.OK
 
 
@@ -235,16 +206,7 @@ def plugins_validate(
             }
         )
     else:
-        from rich.console import Console
-
-        console = Console(highlight=False)
-        marks = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}
-        for check in checks:
-            console.print(f"{marks[check.outcome]}  {check.name}")
-            if check.outcome == "fail":
-                console.print(f"      [red]{check.detail}[/]", soft_wrap=True)
-        verdict = "[red]invalid[/]" if failed else "[green]valid[/]"
-        console.print(f"\n{target}: {verdict}")
+        _render.check_report(target, checks)
     return _exit.CHECK_FAILED if failed else _exit.OK
 
 
@@ -266,15 +228,7 @@ def providers(*, json: bool = False, common: Common = _DEFAULT_COMMON) -> int:
     if json:
         _render.print_json({name: to_dict(caps) for name, caps in rows})
         return _exit.OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} provider type{'s' if len(rows) != 1 else ''}")
-    table.add_column("Type")
-    table.add_column("Exports")
-    for name, caps in rows:
-        table.add_row(name, _render.capabilities_text(caps))
-    Console().print(table)
+    _render.provider_table(rows)
     return _exit.OK
 
 

@@ -144,25 +144,25 @@ def print_status(journal: Journal, *, json: bool) -> int:
             }
         )
     else:
-        from rich.table import Table
-
-        table = Table(title=f"{journal.plan.provider_type} plan: {journal.path}")
-        for column in ("VM", "name", "state", "tries", "detail"):
-            table.add_column(column, overflow="fold")
-        for job in jobs:
-            detail = (
+        rows = [
+            (
+                job.vm_id,
+                job.vm_name,
+                job.state.value,
+                str(job.attempts),
                 f"{job.result.files[0]} ({_human(job.result.size)})"
                 if job.result is not None and job.result.files
                 else f"{job.error_family}: {job.error_message}"
                 if job.error_family
-                else ""
+                else "",
             )
-            table.add_row(job.vm_id, job.vm_name, job.state.value, str(job.attempts), detail)
-        from rich.console import Console
-
-        console = Console()
-        console.print(table)
-        console.print(", ".join(f"{count} {state.value}" for state, count in counts.items()))
+            for job in jobs
+        ]
+        _render.journal_table(
+            f"{journal.plan.provider_type} plan: {journal.path}",
+            rows,
+            ", ".join(f"{count} {state.value}" for state, count in counts.items()),
+        )
     complete = bool(jobs) and counts[JobState.DONE] == len(jobs)
     return _exit.OK if complete else _exit.PLAN_INCOMPLETE
 

@@ -8,10 +8,10 @@ file named explicitly is an error.
 
 .. code-block:: toml
 
-    [plugins]
-    directories = ["~/src/my-plugins"]
-    enabled = []            # when non-empty, only these plugins load
-    disabled = ["legacy"]
+    [plugins]                          # read by PluginConfig.from_mapping, as everywhere
+    directories = ["~/src/my-plugins"] # a relative one is relative to this file
+    enabled_list = []                  # when non-empty, only these plugins load
+    disabled_list = ["legacy"]
 
     [providers.digitalocean]
     token_env = "DIGITALOCEAN_TOKEN"   # read the token from this environment variable
@@ -38,15 +38,16 @@ from typing import Any, Final
 
 import attrs
 
+from hypersdk._validation import looks_secret
 from hypersdk.errors import ConfigurationError
-from hypersdk.models import ProviderConfig, ProviderType, _looks_secret
+from hypersdk.models import ProviderConfig, ProviderType
+from hypersdk.plugins import PluginConfig
 
 ENV_VAR: Final = "HYPERSDK_CONFIG"
 
 _PROVIDER_FIELDS: Final = frozenset(
     {"endpoint", "host", "port", "username", "region", "insecure", "timeout", "metadata"}
 )
-_PLUGIN_KEYS: Final = frozenset({"directories", "enabled", "disabled"})
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Names shown back in messages: upper case and short, as environment variables are
 # by convention. Anything else may be a token pasted into a *_env key by mistake.
@@ -75,7 +76,7 @@ def _secret_paths(table: Mapping[str, Any]) -> list[str]:
     while pending:
         path, value = pending.pop()
         name = path.rpartition(".")[2]
-        if path == "password" or (path not in _PROVIDER_FIELDS and _looks_secret(name)):
+        if path == "password" or (path not in _PROVIDER_FIELDS and looks_secret(name)):
             found.append(path)
             continue
         if isinstance(value, dict):
@@ -104,20 +105,11 @@ def _refuse_plain_secrets(where: str, table: Mapping[str, Any]) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class PluginSection:
-    """The ``[plugins]`` table."""
-
-    directories: tuple[Path, ...] = ()
-    enabled: tuple[str, ...] = ()
-    disabled: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
 class Settings:
     """Everything the configuration file says (empty when there is no file)."""
 
     source: Path | None = None
-    plugins: PluginSection = PluginSection()
+    plugins: PluginConfig = attrs.field(factory=PluginConfig)
     # The raw tables are only ever shown by name: they are checked per provider.
     providers: Mapping[str, Mapping[str, Any]] = attrs.field(
         factory=dict, repr=lambda tables: f"<tables for {', '.join(sorted(tables)) or 'none'}>"
@@ -243,12 +235,6 @@ def load_settings(
     return _parse(document, path)
 
 
-def _strings(path: Path, key: str, value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigurationError(f"{path}: [plugins] {key} must be a list of strings")
-    return tuple(value)
-
-
 def _parse(document: dict[str, Any], path: Path) -> Settings:
     unknown = sorted(set(document) - {"plugins", "providers"})
     if unknown:
@@ -258,20 +244,11 @@ def _parse(document: dict[str, Any], path: Path) -> Settings:
     plugins_table = document.get("plugins", {})
     if not isinstance(plugins_table, dict):
         raise ConfigurationError(f"{path}: plugins must be a table")
-    bad = sorted(set(plugins_table) - _PLUGIN_KEYS)
-    if bad:
-        raise ConfigurationError(
-            f"{path}: unknown key(s) in [plugins]: {', '.join(bad)}; "
-            f"allowed: {', '.join(sorted(_PLUGIN_KEYS))}"
-        )
-    plugins = PluginSection(
-        directories=tuple(
-            Path(item).expanduser()
-            for item in _strings(path, "directories", plugins_table.get("directories", []))
-        ),
-        enabled=_strings(path, "enabled", plugins_table.get("enabled", [])),
-        disabled=_strings(path, "disabled", plugins_table.get("disabled", [])),
-    )
+    try:
+        plugins = PluginConfig.from_mapping(plugins_table, base=path.parent.absolute())
+    except ConfigurationError as exc:
+        detail = str(exc).removeprefix("plugin configuration: ")
+        raise ConfigurationError(f"{path}: [plugins] {detail}") from None
     providers = document.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(t, dict) for t in providers.values()):
         raise ConfigurationError(f"{path}: providers must hold tables such as [providers.aws]")

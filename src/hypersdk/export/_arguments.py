@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from hypersdk._validation import is_int_between
 from hypersdk._validation import shown as _shown
 from hypersdk.errors import ConfigurationError
-from hypersdk.export._checks import is_int_between
 from hypersdk.export._formats import DISK_FORMATS
 
 _SHA256: Final = re.compile(r"^[0-9a-fA-F]{64}$")

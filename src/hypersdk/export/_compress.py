@@ -19,10 +19,9 @@ import anyio.to_thread
 import attrs
 
 from hypersdk._codecs import CODECS, Codec, Compressor
-from hypersdk._validation import path_argument, shown
+from hypersdk._validation import is_int_between, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
-from hypersdk.export._checks import is_int_between
 from hypersdk.export._files import PartFile, os_error_message, write_all
 from hypersdk.export._progress import ProgressTracker
 

@@ -7,9 +7,8 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from hypersdk._validation import path_argument, shown
+from hypersdk._validation import is_int_between, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
-from hypersdk.export._checks import is_int_between
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -60,7 +60,8 @@ class ProgressTracker:
             raise ConfigurationError(f"clock: must be a callable, got {type(clock).__name__}")
         if not is_seconds(min_interval):
             raise ConfigurationError(
-                f"min_interval: must be a number of seconds >= 0, got {shown(min_interval)}"
+                f"min_interval: must be a number of seconds >= 0, at most a year, "
+                f"got {shown(min_interval)}"
             )
         self._reporter = reporter
         self._min_interval = float(min_interval)
@@ -117,7 +118,7 @@ def _check_update(phase: object, percent: object, message: object) -> None:
 
 
 def is_percent(value: object) -> bool:
-    return is_seconds(value) and value <= 100  # type: ignore[operator]
+    return is_seconds(value, at_most=100)
 
 
 class _Section:

@@ -7,10 +7,9 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from hypersdk._validation import is_seconds, path_argument, shown
+from hypersdk._validation import is_int_between, is_seconds, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
-from hypersdk.export._checks import is_int_between
 from hypersdk.models import ExportResult, ProviderType
 
 if TYPE_CHECKING:

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import attrs
 
-from hypersdk._validation import is_seconds, shown
+from hypersdk._validation import is_int_between, is_seconds, shown
 from hypersdk.errors import ConfigurationError, ProviderAPIError
-from hypersdk.export._checks import is_int_between
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -179,9 +178,9 @@ class UrllibSource:
             raise ConfigurationError(
                 "headers: must be a mapping of header names to string values or None"
             )
-        if not is_seconds(timeout) or timeout == 0:
+        if not is_seconds(timeout, above_zero=True):
             raise ConfigurationError(
-                f"timeout: must be a number of seconds > 0, got {shown(timeout)}"
+                f"timeout: must be a number of seconds > 0, at most a year, got {shown(timeout)}"
             )
         if context is not None and not isinstance(context, ssl.SSLContext):
             raise ConfigurationError(

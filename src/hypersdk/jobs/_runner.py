@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import attrs
 
-from hypersdk._validation import is_seconds, shown
+from hypersdk._validation import is_int_between, is_seconds, shown
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -309,12 +309,11 @@ def _check_arguments(
         ("concurrency", concurrency, 1, 256),
         ("max_attempts", max_attempts, 1, 100),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        if not is_int_between(value, low, high):
             raise ConfigurationError(
                 f"{name}: must be an integer from {low} to {high}, got {shown(value)}"
             )
-    # is_seconds compares before math.isfinite, which overflows on a huge int.
-    if not is_seconds(backoff) or backoff > _MAX_BACKOFF:  # type: ignore[operator]
+    if not is_seconds(backoff, at_most=_MAX_BACKOFF):
         raise ConfigurationError(
             f"backoff: must be a number of seconds from 0 to {_MAX_BACKOFF:g}, got {shown(backoff)}"
         )

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from celery import Celery
 
-from hypersdk._validation import shown
+from hypersdk._validation import is_int_between, shown
 from hypersdk.errors import ConfigurationError, HyperSDKError
 from hypersdk.jobs._journal import JobState, Journal
 from hypersdk.jobs._plan import ExportPlan
@@ -124,16 +124,9 @@ def create_app(
 def _worker_manager() -> PluginManager:
     """Load the worker process's plugins once, from its own configuration."""
     from hypersdk.cli._settings import load_settings
-    from hypersdk.plugins import PluginConfig, PluginManager
+    from hypersdk.plugins import PluginManager
 
-    settings = load_settings(None)
-    manager = PluginManager(
-        PluginConfig(
-            directories=settings.plugins.directories,
-            enabled_list=settings.plugins.enabled,
-            disabled_list=settings.plugins.disabled,
-        )
-    )
+    manager = PluginManager(load_settings(None).plugins)
     manager.load_all()
     return manager
 
@@ -234,7 +227,7 @@ def _check_arguments(plan: object, journal: object, celery_app: object, attempts
         raise ConfigurationError("journal: must be the Journal of this plan")
     if not isinstance(celery_app, Celery):
         raise ConfigurationError(f"celery_app: must be a Celery app, got {shown(celery_app)}")
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
+    if not is_int_between(attempts, 1, 100):
         raise ConfigurationError(
             f"max_attempts: must be an integer from 1 to 100, got {shown(attempts)}"
         )

@@ -24,7 +24,7 @@ from hypersdk.plugins._config import SYSTEM_PLUGIN_DIRECTORIES, PluginConfig
 from hypersdk.plugins._discovery import ENTRY_POINT_GROUP
 from hypersdk.plugins._info import PluginEvent, PluginInfo, PluginKind, PluginStats, PluginStatus
 from hypersdk.plugins._manager import PluginManager
-from hypersdk.plugins._pipeline import CHECKS, PluginCheck
+from hypersdk.plugins._pipeline import CHECKS, PluginCheck, validate_module
 from hypersdk.plugins._security import plugin_digest
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "PluginKind",
     "PluginEvent",
     "plugin_digest",
+    "validate_module",
     "ENTRY_POINT_GROUP",
     "SYSTEM_PLUGIN_DIRECTORIES",
 ]

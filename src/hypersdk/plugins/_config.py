@@ -26,6 +26,9 @@ SYSTEM_PLUGIN_DIRECTORIES: Final[tuple[Path, ...]] = (
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _MAX_DEBOUNCE: Final = 3600.0  # an hour of quiet before reloading is already absurd
 _MAX_IMPORT_TIMEOUT: Final = 86400.0  # a day; beyond, timers overflow on some platforms
+# The command line's first configuration files spelled the lists without "_list"; read
+# silently, "disabled" would be an unknown key and "enabled = []" a type error.
+_OLD_SPELLINGS: Final = {"enabled": "enabled_list", "disabled": "disabled_list"}
 
 
 def argument_key(argument: str, value: object) -> str:
@@ -57,17 +60,6 @@ def argument_key(argument: str, value: object) -> str:
 def argument_path(function: str, argument: str, value: object) -> Path:
     """``value`` as a :class:`~pathlib.Path`, or a ConfigurationError naming it."""
     return Path(argument_key(f"{function}: {argument}", value))
-
-
-def _seconds(low_exclusive: bool, high: float) -> v.Validator:
-    allowed = f"a number of seconds {'>' if low_exclusive else '>='} 0 and <= {high:g}"
-
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        # is_seconds compares before math.isfinite, which overflows on a huge int.
-        if not v.is_seconds(value) or (low_exclusive and value == 0) or value > high:  # type: ignore[operator]
-            v.fail(instance, attribute, allowed, value)
-
-    return check
 
 
 def _items(field: str, what: str, value: Iterable[object]) -> tuple[object, ...]:
@@ -151,6 +143,17 @@ def _digests(instance: object, attribute: attrs.Attribute[Any], value: tuple[str
             v.fail(instance, attribute, "a sequence of 64-character SHA-256 hex digests", item)
 
 
+def _refuse_old_spelling(key: str, value: object) -> None:
+    new = _OLD_SPELLINGS.get(key)
+    if new is None or (key == "enabled" and not isinstance(value, list | tuple)):
+        return  # ``enabled = true/false`` is the switch of the whole plugin system
+    raise ConfigurationError(
+        f"plugin configuration: {key!r} as a list of plugins is now spelled {new!r}; "
+        f"rename it to {new} = [...]"
+        + ("; enabled = true/false turns the plugin system on or off" if key == "enabled" else "")
+    )
+
+
 @attrs.frozen(kw_only=True)
 class PluginConfig:
     """How a :class:`~hypersdk.PluginManager` finds plugins and which ones it may load.
@@ -203,8 +206,10 @@ class PluginConfig:
     system_directories: tuple[Path, ...] = attrs.field(
         default=SYSTEM_PLUGIN_DIRECTORIES, converter=_to_system_directories
     )
-    reload_debounce: float = attrs.field(default=0.3, validator=_seconds(False, _MAX_DEBOUNCE))
-    import_timeout: float = attrs.field(default=30.0, validator=_seconds(True, _MAX_IMPORT_TIMEOUT))
+    reload_debounce: float = attrs.field(default=0.3, validator=v.seconds_between(_MAX_DEBOUNCE))
+    import_timeout: float = attrs.field(
+        default=30.0, validator=v.seconds_between(_MAX_IMPORT_TIMEOUT, above_zero=True)
+    )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], *, base: Path | None = None) -> PluginConfig:
@@ -212,7 +217,8 @@ class PluginConfig:
 
         Relative ``directories`` are resolved against ``base`` when given (the folder of
         the file they came from), so a config file means the same from any working
-        directory.
+        directory. This is the one parser of the ``[plugins]`` table: the command line's
+        configuration file is read by it too.
 
         Raises:
             ConfigurationError: an unknown key (the message suggests the closest one) or
@@ -233,6 +239,7 @@ class PluginConfig:
                 raise ConfigurationError(
                     f"plugin configuration: keys must be strings, got {v.shown(key)}"
                 )
+            _refuse_old_spelling(key, data[key])
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {v.shown(close[0])}?" if close else ""

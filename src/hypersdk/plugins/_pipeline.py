@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import attrs
 
 from hypersdk import _validation as v
-from hypersdk.errors import PluginError, PluginLoadError
+from hypersdk.errors import ConfigurationError, PluginError, PluginLoadError
 from hypersdk.models import PluginMetadata
 from hypersdk.plugins._discovery import Candidate
 from hypersdk.plugins._validate import (
@@ -38,7 +39,15 @@ if TYPE_CHECKING:
     from hypersdk.plugins._loader import Imported  # noqa: TC004
     from hypersdk.plugins._security import Snapshot  # noqa: TC004  (imported on first load)
 
-__all__ = ["CHECKS", "PluginCheck", "Prepared", "check_report", "label", "prepare"]
+__all__ = [
+    "CHECKS",
+    "PluginCheck",
+    "Prepared",
+    "check_report",
+    "label",
+    "prepare",
+    "validate_module",
+]
 
 _log = logging.getLogger("hypersdk.plugins")
 
@@ -69,10 +78,11 @@ class _Attempt:
     imported: Imported | None = None
     metadata: PluginMetadata | None = None
     factory: NewProvider | None = None
+    shown_as: str = ""  # how messages name it, when not by its candidate
 
     @property
     def label(self) -> str:
-        return label(self.candidate)
+        return self.shown_as or label(self.candidate)
 
     def prepared(self) -> Prepared:
         assert self.imported is not None
@@ -214,6 +224,8 @@ _STAGES: tuple[_Stage, ...] = (
 CHECKS = tuple(stage.check for stage in _STAGES)
 """The loading checks in the order they run (the file checks only for directory plugins)."""
 CHECK_FOUND = CHECKS[0]
+# The rows that judge a module once it is imported: all that follow the import.
+_MODULE_STAGES = _STAGES[[stage.run for stage in _STAGES].index(_import) + 1 :]
 
 
 def _ignore(check: str) -> None:
@@ -253,12 +265,7 @@ def prepare(
             if attempt.imported is None:
                 raise  # the import stage's own message says it all
             attempt.imported.discard()
-            if isinstance(exc, PluginError):
-                raise
-            raise PluginLoadError(
-                f"plugin {attempt.label}: reading PLUGIN_INFO/new_provider raised {describe(exc)}",
-                operation="load",
-            ) from exc
+            raise _as_plugin_error(exc, attempt) from exc
         return attempt.prepared()
 
     return _run_bounded(
@@ -268,6 +275,64 @@ def prepare(
         label=attempt.label,
         private=candidate.kind == "directory",
     )
+
+
+def _as_plugin_error(error: BaseException, attempt: _Attempt) -> PluginError:
+    if isinstance(error, PluginError):
+        return error
+    return PluginLoadError(
+        f"plugin {attempt.label}: reading PLUGIN_INFO/new_provider raised {describe(error)}",
+        operation="load",
+    )
+
+
+def _nothing_to_undo() -> None:
+    """The ``discard`` of a module the caller imported: it stays theirs."""
+
+
+def validate_module(module: types.ModuleType) -> PluginMetadata:
+    """Run the loading checks that judge an imported plugin module on one you hold.
+
+    These are the checks :class:`PluginManager` runs once a plugin is imported (the
+    entries of :data:`CHECKS` after "imports without raising"): ``PLUGIN_INFO`` and
+    ``new_provider`` meet the module contract, ``min_sdk_version`` and ``python_requires``
+    are satisfied, and ``new_provider`` builds, from a blank config, a provider that
+    agrees with ``PLUGIN_INFO``. Nothing is imported or registered, and the checks run in
+    the calling thread. For a file or an importable module,
+    :meth:`PluginManager.check_plugin` runs every check, the file checks included.
+
+    >>> metadata = validate_module(my_plugin_module)  # doctest: +SKIP
+
+    Returns:
+        The module's ``PLUGIN_INFO``.
+
+    Raises:
+        ConfigurationError: ``module`` is not a module.
+        PluginError: the first check that fails (``InvalidPluginMetadataError``,
+            ``IncompatiblePluginError`` or ``PluginLoadError``); the message names the
+            module and says what to fix.
+    """
+    from hypersdk.plugins._loader import Imported
+
+    if not isinstance(module, types.ModuleType):
+        raise ConfigurationError(
+            f"validate_module: module must be a module object, got {type(module).__name__}"
+        )
+    given: object = module.__name__  # anyone may have set it to anything
+    name = given if isinstance(given, str) else "<unnamed>"
+    attempt = _Attempt(
+        candidate=Candidate(name=name, kind="module", source=name),
+        generation=0,
+        allowlist=(),
+        shown_as=f"module {name}",
+    )
+    attempt.imported = Imported(target=module, module_name=name, discard=_nothing_to_undo)
+    try:
+        _walk(attempt, _MODULE_STAGES, _ignore)
+    except Exception as exc:  # not BaseException: the caller's own Ctrl-C stays theirs
+        raise _as_plugin_error(exc, attempt) from exc
+    assert attempt.metadata is not None
+    return attempt.metadata
 
 
 @attrs.frozen

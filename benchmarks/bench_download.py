@@ -12,11 +12,13 @@ with ``resource.getrusage``.
 
     python benchmarks/bench_download.py [--size-mib 1024] [--runs 5] [--dir DIR]
         [--writeback sync_file_range,fdatasync,none] [--read-size 65536,1048576]
+        [--window-mib 8,32,128]
 
 ``--writeback`` names the write-behind methods to compare (see ``_WriteBehind`` in
 ``hypersdk/export/_download.py``; the default is the one downloads use).
 ``--read-size`` names the socket read sizes to compare while the body streams (the
-download raises httpcore's 64 KiB on its own connection; the default is the library's).
+download raises httpcore's 64 KiB on its own connection; the default is the library's),
+``--window-mib`` the write-behind windows; every combination of the three is run.
 
 Not run by the tests. Needs curl and sha256sum on PATH (Linux or macOS). Both sides
 write to the same directory (``--dir``; a temporary one by default); hypersdk fsyncs
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 _BLOCK = 1 << 20
 
@@ -81,7 +84,18 @@ def _generate(path: Path, size_mib: int) -> str:
     return digest.hexdigest()
 
 
-def _child(url: str, destination: str, expected: str, writeback: str, read_size: int) -> None:
+class _Variant(NamedTuple):
+    """One way of running hypersdk's download: write-behind method, read size, window."""
+
+    method: str
+    read_size: int
+    window_mib: int
+
+    def __str__(self) -> str:
+        return f"{self.method}/{self.read_size // 1024}K/{self.window_mib}M"
+
+
+def _child(url: str, destination: str, expected: str, variant: _Variant) -> None:
     """Run in a fresh interpreter: download, verify, report time and peak RSS as JSON."""
     started = time.perf_counter()
     import anyio
@@ -89,8 +103,9 @@ def _child(url: str, destination: str, expected: str, writeback: str, read_size:
     from hypersdk._http import httpx
     from hypersdk.export import _download, download
 
-    _download._WRITEBACK = writeback
-    _download._READ_SIZE = read_size
+    _download._WRITEBACK = variant.method
+    _download._READ_SIZE = variant.read_size
+    _download._WRITEBACK_WINDOW = variant.window_mib << 20
 
     async def main() -> float:
         async with httpx.AsyncClient(timeout=60.0) as client:
@@ -132,7 +147,7 @@ def _time_dd(destination: Path, size_mib: int) -> float:
 
 
 def _time_hypersdk(
-    url: str, destination: Path, expected: str, writeback: str, read_size: int
+    url: str, destination: Path, expected: str, variant: _Variant
 ) -> tuple[float, float, int]:
     started = time.perf_counter()
     output = subprocess.run(
@@ -143,8 +158,7 @@ def _time_hypersdk(
             url,
             str(destination),
             expected,
-            writeback,
-            str(read_size),
+            *map(str, variant),
         ],
         check=True,
         capture_output=True,
@@ -170,18 +184,24 @@ def main() -> None:
         default=None,
         help="comma-separated socket read sizes to compare (default: the library's)",
     )
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--window-mib",
+        default=None,
+        help="comma-separated write-behind windows in MiB (default: the library's)",
+    )
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        url, dest, sha, writeback, read_size = args.child
-        _child(url, dest, sha, writeback, int(read_size))
+        url, dest, sha, method, read_size, window = args.child
+        _child(url, dest, sha, _Variant(method, int(read_size), int(window)))
         return
     from hypersdk.export import _download
 
     methods = [
-        (method, int(size))
+        _Variant(method, int(size), int(window))
         for method in (args.writeback or _download._WRITEBACK).split(",")
         for size in (args.read_size or str(_download._READ_SIZE)).split(",")
+        for window in (args.window_mib or str(_download._WRITEBACK_WINDOW >> 20)).split(",")
     ]
     for tool in ("curl", "sha256sum", "dd"):
         if shutil.which(tool) is None:
@@ -208,19 +228,15 @@ def main() -> None:
     figures.summary(args.size_mib)
 
 
-def _name(method: str, read_size: int) -> str:
-    return f"{method}/{read_size // 1024}K"
-
-
 class _Figures:
     """Every round's times, per tool and per write-behind method."""
 
-    def __init__(self, variants: list[tuple[str, int]]) -> None:
+    def __init__(self, variants: list[_Variant]) -> None:
         self.curl: list[float] = []
         self.dd: list[float] = []
         self.variants = variants
-        self.walls: dict[str, list[float]] = {_name(*v): [] for v in variants}
-        self.downloads: dict[str, list[float]] = {_name(*v): [] for v in variants}
+        self.walls: dict[str, list[float]] = {str(v): [] for v in variants}
+        self.downloads: dict[str, list[float]] = {str(v): [] for v in variants}
         self.peaks: list[int] = []
 
     def round(
@@ -232,10 +248,10 @@ class _Figures:
         self.curl.append(_time_curl(url, target, expected))
         target.unlink()
         line = f"run {run}: curl+sha256sum {self.curl[-1]:.3f} s"
-        for method, read_size in self.variants:
-            name = _name(method, read_size)
+        for variant in self.variants:
+            name = str(variant)
             os.sync()
-            wall, seconds, peak = _time_hypersdk(url, target, expected, method, read_size)
+            wall, seconds, peak = _time_hypersdk(url, target, expected, variant)
             target.unlink()
             self.walls[name].append(wall)
             self.downloads[name].append(seconds)
@@ -279,7 +295,7 @@ def _summary(
     )
     for method, times in walls.items():
         print(
-            f"median hypersdk {method:<24}{statistics.median(times):.3f} s whole process, "
+            f"median hypersdk {method:<28}{statistics.median(times):.3f} s whole process, "
             f"{statistics.median(downloads[method]):.3f} s in process; ratio to a "
             f"{ratio(times):.3f} ({ratio(downloads[method]):.3f} in process; target <= 0.6)"
         )

@@ -295,8 +295,8 @@ def _http11_connection(response: httpx.Response) -> object | None:
     in the process; an instance attribute on the one connection that carries this
     download changes this download alone. The way there is private to httpx and
     httpcore, so every step is checked, and the connection must hold the very network
-    stream the response names: any other transport (a mock, HTTP/2, a proxy, a
-    wrapper) simply keeps its own reads.
+    stream the response names: any other transport (a mock, HTTP/2, a wrapper of
+    its own) simply keeps its own reads.
     """
     try:
         import httpcore

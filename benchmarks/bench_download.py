@@ -3,19 +3,22 @@
 Serves a generated file (1 GiB by default) from a loopback HTTP server running in its
 own process (so it does not compete with the client for the GIL), then alternates runs
 of (a) curl followed by sha256sum, (b) hypersdk's download with the expected SHA-256,
-each in a fresh process, once per ``--writeback`` method, and (c) ``dd if=/dev/zero
+each in a fresh process, once per ``--writeback`` method and ``--read-size``, and (c)
+``dd if=/dev/zero
 bs=1M count=N conv=fsync`` into the same directory: what the disk itself takes to
 write and sync that many bytes, the floor for any durable download. Prints every run,
 the medians, the median ratios to (a) and hypersdk's peak RSS, measured in the child
 with ``resource.getrusage``.
 
     python benchmarks/bench_download.py [--size-mib 1024] [--runs 5] [--dir DIR]
-        [--writeback sync_file_range,fdatasync,none] [--read-size BYTES]
+        [--writeback sync_file_range,fdatasync,none] [--read-size 65536,1048576]
+        [--window-mib 8,32,128]
 
 ``--writeback`` names the write-behind methods to compare (see ``_WriteBehind`` in
 ``hypersdk/export/_download.py``; the default is the one downloads use).
-``--read-size`` is a what-if, not something the library does: it sets httpcore's
-socket read size (64 KiB) in the child, to measure what larger reads would buy.
+``--read-size`` names the socket read sizes to compare while the body streams (the
+download raises httpcore's 64 KiB on its own connection; the default is the library's),
+``--window-mib`` the write-behind windows; every combination of the three is run.
 
 Not run by the tests. Needs curl and sha256sum on PATH (Linux or macOS). Both sides
 write to the same directory (``--dir``; a temporary one by default); hypersdk fsyncs
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 _BLOCK = 1 << 20
 
@@ -80,7 +84,18 @@ def _generate(path: Path, size_mib: int) -> str:
     return digest.hexdigest()
 
 
-def _child(url: str, destination: str, expected: str, writeback: str, read_size: int) -> None:
+class _Variant(NamedTuple):
+    """One way of running hypersdk's download: write-behind method, read size, window."""
+
+    method: str
+    read_size: int
+    window_mib: int
+
+    def __str__(self) -> str:
+        return f"{self.method}/{self.read_size // 1024}K/{self.window_mib}M"
+
+
+def _child(url: str, destination: str, expected: str, variant: _Variant) -> None:
     """Run in a fresh interpreter: download, verify, report time and peak RSS as JSON."""
     started = time.perf_counter()
     import anyio
@@ -88,11 +103,9 @@ def _child(url: str, destination: str, expected: str, writeback: str, read_size:
     from hypersdk._http import httpx
     from hypersdk.export import _download, download
 
-    _download._WRITEBACK = writeback
-    if read_size:
-        import httpcore
-
-        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = read_size
+    _download._WRITEBACK = variant.method
+    _download._READ_SIZE = variant.read_size
+    _download._WRITEBACK_WINDOW = variant.window_mib << 20
 
     async def main() -> float:
         async with httpx.AsyncClient(timeout=60.0) as client:
@@ -134,7 +147,7 @@ def _time_dd(destination: Path, size_mib: int) -> float:
 
 
 def _time_hypersdk(
-    url: str, destination: Path, expected: str, writeback: str, read_size: int
+    url: str, destination: Path, expected: str, variant: _Variant
 ) -> tuple[float, float, int]:
     started = time.perf_counter()
     output = subprocess.run(
@@ -145,8 +158,7 @@ def _time_hypersdk(
             url,
             str(destination),
             expected,
-            writeback,
-            str(read_size),
+            *map(str, variant),
         ],
         check=True,
         capture_output=True,
@@ -168,17 +180,29 @@ def main() -> None:
         help="comma-separated write-behind methods to compare (default: the library's)",
     )
     parser.add_argument(
-        "--read-size", type=int, default=0, help="what-if: httpcore's socket read size"
+        "--read-size",
+        default=None,
+        help="comma-separated socket read sizes to compare (default: the library's)",
     )
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--window-mib",
+        default=None,
+        help="comma-separated write-behind windows in MiB (default: the library's)",
+    )
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        url, dest, sha, writeback, read_size = args.child
-        _child(url, dest, sha, writeback, int(read_size))
+        url, dest, sha, method, read_size, window = args.child
+        _child(url, dest, sha, _Variant(method, int(read_size), int(window)))
         return
     from hypersdk.export import _download
 
-    methods = (args.writeback or _download._WRITEBACK).split(",")
+    methods = [
+        _Variant(method, int(size), int(window))
+        for method in (args.writeback or _download._WRITEBACK).split(",")
+        for size in (args.read_size or str(_download._READ_SIZE)).split(",")
+        for window in (args.window_mib or str(_download._WRITEBACK_WINDOW >> 20)).split(",")
+    ]
     for tool in ("curl", "sha256sum", "dd"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed on PATH")
@@ -201,17 +225,18 @@ def main() -> None:
             server.join()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    figures.summary(args.size_mib, args.read_size)
+    figures.summary(args.size_mib)
 
 
 class _Figures:
     """Every round's times, per tool and per write-behind method."""
 
-    def __init__(self, methods: list[str]) -> None:
+    def __init__(self, variants: list[_Variant]) -> None:
         self.curl: list[float] = []
         self.dd: list[float] = []
-        self.walls: dict[str, list[float]] = {method: [] for method in methods}
-        self.downloads: dict[str, list[float]] = {method: [] for method in methods}
+        self.variants = variants
+        self.walls: dict[str, list[float]] = {str(v): [] for v in variants}
+        self.downloads: dict[str, list[float]] = {str(v): [] for v in variants}
         self.peaks: list[int] = []
 
     def round(
@@ -223,24 +248,24 @@ class _Figures:
         self.curl.append(_time_curl(url, target, expected))
         target.unlink()
         line = f"run {run}: curl+sha256sum {self.curl[-1]:.3f} s"
-        for method, walls in self.walls.items():
+        for variant in self.variants:
+            name = str(variant)
             os.sync()
-            wall, seconds, peak = _time_hypersdk(url, target, expected, method, args.read_size)
+            wall, seconds, peak = _time_hypersdk(url, target, expected, variant)
             target.unlink()
-            walls.append(wall)
-            self.downloads[method].append(seconds)
+            self.walls[name].append(wall)
+            self.downloads[name].append(seconds)
             self.peaks.append(peak)
-            line += f" | {method} {wall:.3f} s ({seconds:.3f} in process)"
+            line += f" | {name} {wall:.3f} s ({seconds:.3f} in process)"
         os.sync()
         self.dd.append(_time_dd(target, args.size_mib))
         target.unlink()
         line += f" | dd {self.dd[-1]:.3f} s | peak RSS {max(self.peaks) / 1024:.1f} MiB"
         print(line, flush=True)
 
-    def summary(self, size_mib: int, read_size: int) -> None:
+    def summary(self, size_mib: int) -> None:
         _summary(
             size_mib=size_mib,
-            read_size=read_size,
             curl_times=self.curl,
             dd_times=self.dd,
             walls=self.walls,
@@ -252,7 +277,6 @@ class _Figures:
 def _summary(
     *,
     size_mib: int,
-    read_size: int,
     curl_times: list[float],
     dd_times: list[float],
     walls: dict[str, list[float]],
@@ -262,7 +286,6 @@ def _summary(
     def ratio(times: list[float]) -> float:
         return statistics.median(b / a for b, a in zip(times, curl_times, strict=True))
 
-    reads = f"{read_size} B reads (what-if)" if read_size else "httpcore's 64 KiB reads"
     print()
     print(f"size                            {size_mib} MiB, {len(curl_times)} rounds, alternating")
     print(f"median curl+sha256sum (a)  {statistics.median(curl_times):.3f} s")
@@ -272,11 +295,10 @@ def _summary(
     )
     for method, times in walls.items():
         print(
-            f"median hypersdk {method:<16}{statistics.median(times):.3f} s whole process, "
+            f"median hypersdk {method:<28}{statistics.median(times):.3f} s whole process, "
             f"{statistics.median(downloads[method]):.3f} s in process; ratio to a "
             f"{ratio(times):.3f} ({ratio(downloads[method]):.3f} in process; target <= 0.6)"
         )
-    print(f"hypersdk read size         {reads}")
     print(f"peak RSS hypersdk          {max(peaks) / 1024:.1f} MiB max (target <= 64)")
 
 

@@ -280,6 +280,60 @@ _WRITEBACK: str = "sync_file_range" if _SYNC_FILE_RANGE is not None else "fdatas
 _WRITEBACK_WINDOW: int = 32 << 20
 
 
+# Bytes per socket read while a download's body streams (httpcore reads 64 KiB). Each
+# read costs the same trip through h11 and five async generators whatever its size, and
+# anyio's asyncio stream copies the rest of a larger buffered piece on every split, so
+# at 64 KiB reading a loopback body takes about twice the CPU it takes at 1 MiB
+# (benchmarks/bench_download.py). The asyncio transport hands over at most 256 KiB per
+# read; trio reads what is asked.
+_READ_SIZE: int = 1 << 20
+
+
+def _http11_connection(response: httpx.Response) -> object | None:
+    """The httpcore HTTP/1.1 connection carrying ``response``, or ``None``.
+
+    httpcore only exposes its read size as a class attribute, shared by every client
+    in the process; an instance attribute on the one connection that carries this
+    download changes this download alone. The way there is private to httpx and
+    httpcore, so every step is checked, and the connection must hold the very network
+    stream the response names: any other transport (a mock, HTTP/2, a wrapper of
+    its own) simply keeps its own reads.
+    """
+    try:
+        import httpcore
+    except ImportError:  # pragma: no cover - httpx depends on httpcore
+        return None
+    stream: object = response.stream
+    for name in ("_stream", "_httpcore_stream", "_stream"):
+        stream = getattr(stream, name, None)
+    connection = getattr(stream, "_connection", None)
+    if type(connection) is not httpcore.AsyncHTTP11Connection:
+        return None
+    network = response.extensions.get("network_stream")
+    if network is None or getattr(connection, "_network_stream", None) is not network:
+        return None
+    return connection
+
+
+@contextlib.contextmanager
+def _large_reads(response: httpx.Response, size: int) -> Iterator[None]:
+    """Read ``response``'s body ``size`` bytes per socket read; restore the default after.
+
+    The connection serves one request at a time, so no other request sees the change
+    while it lasts, and it goes back to its pool with httpcore's own read size.
+    """
+    connection = _http11_connection(response)
+    if connection is None or not size:
+        yield
+        return
+    connection.READ_NUM_BYTES = size  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del connection.READ_NUM_BYTES  # type: ignore[attr-defined]
+
+
 def _where(url: httpx.URL) -> str:
     # Scheme, host and path only: the query string of a pre-signed URL is a credential.
     return f"{url.scheme}://{url.host}{url.path}"
@@ -698,7 +752,11 @@ async def _request_async(
             )
             if encoded is None:
                 return
-            await _pump(core, response.aiter_bytes() if encoded else response.aiter_raw())
+            # A transport may hand over a response already read (httpx.MockTransport or
+            # respx with content=); its raw stream is gone, its content is the body.
+            decoded = encoded or response.is_stream_consumed
+            with _large_reads(response, _READ_SIZE):
+                await _pump(core, response.aiter_bytes() if decoded else response.aiter_raw())
             core.end_body()
     except httpx.UnsupportedProtocol:
         raise ConfigurationError(
@@ -732,7 +790,7 @@ async def _pump(core: _Core, chunks: AsyncIterator[bytes]) -> None:
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(hash_worker)
         task_group.start_soon(write_worker)
-        # The body arrives in the transport's pieces (64 KiB for httpcore); they are
+        # The body arrives in the transport's pieces (up to 256 KiB); they are
         # passed on in batches, never joined, so no byte is copied on our side.
         batch: list[bytes] = []
         size = 0

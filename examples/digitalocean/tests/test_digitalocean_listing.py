@@ -157,13 +157,11 @@ async def test_pages_after_the_first_are_fetched_concurrently_within_the_bound(
     api = DropletsApi([droplet(i + 1, f"vm-{i}") for i in range(100)], delay=0.05, page_size=5)
     serve(router, api)
     async with connected(include_gpus="false", max_concurrency=limit) as provider:
-        started = anyio.current_time()
         vms = await provider.list_vms()
-        elapsed = anyio.current_time() - started
     assert [vm.name for vm in vms] == [f"vm-{i}" for i in range(100)]
+    # 1 page, then 19 pages `expected` at a time: concurrency is what is pinned here; how
+    # long that takes is the benchmark's to say (benchmarks/bench_digitalocean.py).
     assert api.max_in_flight == expected
-    # 1 page, then 19 pages `expected` at a time; one at a time would take 1 s.
-    assert elapsed < 0.05 * (1 + 19 / expected) + 0.2
 
 
 @pytest.mark.anyio

@@ -468,3 +468,13 @@ async def test_an_image_whose_download_is_204_is_still_a_volume_error(
             await provider.export_vm(API0, ExportOptions(output_path=tmp_path, format="qcow2"))
     assert deleted.call_count == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_non_string_metadata_is_kept_as_json_text() -> None:
+    # Nova stores strings; a proxy or an old cloud has been seen sending numbers/booleans.
+    from hypersdk_openstack import server_to_vm
+
+    server = real("nova_servers_detail_v2.96_page1")["servers"][1]
+    server["metadata"] = {"replicas": 3, "primary": True, "extra": None, "name": "x"}
+    vm = server_to_vm(server, operation="list_vms")
+    assert vm.tags == {"replicas": "3", "primary": "true", "extra": "null", "name": "x"}

@@ -127,3 +127,33 @@ def test_transport_errors_of_any_client(exc: Exception, phrase: str) -> None:
 def test_other_exceptions_are_api_errors() -> None:
     error = error_for_exception(ValueError("odd"), provider="p", operation="o")
     assert type(error) is ProviderAPIError
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        # Nova, Cinder, Manila: {"<faultName>": {"code": ..., "message": ...}}
+        (b'{"itemNotFound": {"code": 404, "message": "Instance x could not be found."}}',
+         "Instance x could not be found."),
+        (b'{"conflictingRequest": {"code": 409, "message": "Cannot createImage now"}}',
+         "Cannot createImage now"),
+        # Neutron: {"NeutronError": {"type": ..., "message": ..., "detail": ""}}
+        (b'{"NeutronError": {"type": "PortNotFound", "message": "Port p could not be found.",'
+         b' "detail": ""}}', "Port p could not be found."),
+        # Keystone: {"error": {"code": ..., "message": ..., "title": ...}}
+        (b'{"error": {"code": 401, "message": "requires authentication", "title": "Unauthorized"}}',
+         "requires authentication"),
+    ],
+)  # fmt: skip
+def test_a_single_fault_object_wrapping_the_message_is_unwrapped(body: bytes, shown: str) -> None:
+    error = error_for_status(404, provider="demo", operation="get_vm", body=body)
+    assert error is not None
+    assert shown in str(error)
+
+
+def test_several_top_level_objects_are_not_guessed_at() -> None:
+    body = b'{"a": {"message": "one"}, "b": {"message": "two"}}'
+    error = error_for_status(400, provider="demo", operation="list_vms", body=body)
+    assert error is not None
+    assert "one" not in str(error)
+    assert "two" not in str(error)

@@ -277,6 +277,13 @@ def _api_message(body: Body | None) -> str:
                 found = found.get("message")
             if isinstance(found, str) and found.strip():
                 return _clip(found.strip())
+        # OpenStack services wrap the message in one object named after the fault:
+        # {"itemNotFound": {"code": 404, "message": ...}}, {"NeutronError": {...}}.
+        if len(parsed) == 1:
+            (wrapped,) = parsed.values()
+            found = wrapped.get("message") if isinstance(wrapped, dict) else None
+            if isinstance(found, str) and found.strip():
+                return _clip(found.strip())
     return ""
 
 

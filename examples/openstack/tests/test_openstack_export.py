@@ -146,7 +146,7 @@ async def test_a_format_glance_cannot_hold_is_refused_before_any_request(
 async def test_a_volume_backed_server_is_a_clear_export_error(tmp_path: Path) -> None:
     cloud = new_cloud()
     world = OpenStackWorld(volume_backed=frozenset({VM.id}))
-    with pytest.raises(ExportError, match=r"volume-backed.*HTTP 204.*Cinder"):
+    with pytest.raises(ExportError, match=r"volume-backed.*Cinder"):
         await export(tmp_path, world, cloud=cloud)
     assert kinds(cloud) == ["image.created", "image.deleted"]
     assert files(tmp_path) == []

@@ -210,8 +210,21 @@ class Api:
                 provider=PROVIDER,
                 operation=operation,
             )
-        compute = self._pick(catalog, "compute").rstrip("/")
-        image = self._pick(catalog, "image").rstrip("/").removesuffix("/v2")
+        if not any(isinstance(entry, dict) and entry.get("type") == "compute" for entry in catalog):
+            raise ConfigurationError(
+                f"{PROVIDER} connect: the token's service catalog has no compute service"
+                f" ({'it is empty' if not catalog else 'a domain-scoped token?'}); scope it "
+                "to a project the user has a role on (metadata['project_name'] or "
+                "['project_id'], or an application credential made in that project)",
+                provider=PROVIDER,
+                operation="connect",
+            )
+        compute, region = self._pick(catalog, "compute", self.settings.region)
+        # Without a configured region, Glance must be in the region Nova was found in:
+        # a catalog lists its endpoints in no particular order.
+        image, _ = self._pick(catalog, "image", self.settings.region or region)
+        compute = compute.rstrip("/")
+        image = image.rstrip("/").removesuffix("/v2")
         return _Token(
             value=Secret(value),
             expires_at=_expiry(token.get("expires_at")),
@@ -219,7 +232,8 @@ class Api:
             image_url=image,
         )
 
-    def _pick(self, catalog: list[object], service: str) -> str:
+    def _pick(self, catalog: list[object], service: str, wanted_region: str) -> tuple[str, str]:
+        """The URL of ``service`` for the configured interface and ``wanted_region``."""
         settings = self.settings
         seen: list[str] = []
         for entry in catalog:
@@ -231,10 +245,10 @@ class Api:
                 region = str(endpoint.get("region_id") or endpoint.get("region") or "")
                 seen.append(f"{endpoint.get('interface')}@{region or '-'}")
                 if endpoint.get("interface") == settings.interface and (
-                    not settings.region or settings.region in (region, endpoint.get("region"))
+                    not wanted_region or wanted_region in (region, endpoint.get("region"))
                 ):
-                    return str(endpoint["url"])
-        wanted = settings.interface + (f" in region {settings.region!r}" if settings.region else "")
+                    return str(endpoint["url"]), region
+        wanted = settings.interface + (f" in region {wanted_region!r}" if wanted_region else "")
         raise ConfigurationError(
             f"{PROVIDER} connect: the service catalog has no {wanted} {service} endpoint"
             + (f" (it has {', '.join(sorted(set(seen)))})" if seen else "")
@@ -348,13 +362,13 @@ class Api:
             else:
                 status = response.status_code
                 self.logger.debug("%s %s -> HTTP %d", method, response.request.url.path, status)
-                if status == 429:
-                    limited = error_for_response(response, provider=PROVIDER, operation=operation)
-                    asked = limited.retry_after if isinstance(limited, RateLimitError) else None
-                    delay = asked if asked is not None else self._backoff(retries)
+                limited = _rate_limit(response, operation)
+                if limited is not None:
+                    asked = limited.retry_after
+                    delay = asked if asked else self._backoff(retries)
                     if not self._may_retry(retries, waited, delay):
-                        raise limited or RateLimitError(f"{PROVIDER} {operation}: HTTP 429")
-                    reason = "HTTP 429"
+                        raise limited
+                    reason = f"HTTP {status}"
                 elif status in _RETRYABLE and idempotent:
                     asked = parse_retry_after(response.headers.get("retry-after"))
                     delay = max(self._backoff(retries), asked or 0.0)
@@ -383,6 +397,54 @@ class Api:
     def _backoff(self, retries: int) -> float:
         base = self.settings.retry_backoff * 2.0**retries
         return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+def _rate_limit(response: httpx.Response, operation: str) -> RateLimitError | None:
+    """The RateLimitError a 429, or Nova's 413 ``overLimit`` with a wait, stands for.
+
+    Nova wraps both in ``{"overLimit": {"message", "retryAfter"}}``, the wait copied from
+    ``Retry-After`` when it had one; a 413 without a wait is a quota, not a rate limit.
+    """
+    status = response.status_code
+    if status not in (413, 429):
+        return None
+    header = parse_retry_after(response.headers.get("retry-after"))
+    asked = header if header is not None else _body_retry_after(response)
+    if status == 413 and asked is None:
+        return None
+    error = error_for_response(response, provider=PROVIDER, operation=operation)
+    text = error.message if error is not None else f"{PROVIDER} {operation}: HTTP {status}"
+    # error_for_response words a 413 as a plain API error and a 429 with its own hint:
+    # one wording for both, with the wait actually used.
+    text = text.split(". Rate limited:", 1)[0].rstrip(".")
+    hint = f"retry after {asked:g} s" if asked is not None else "slow down"
+    return RateLimitError(
+        f"{text}. Rate limited: {hint}",
+        provider=PROVIDER,
+        operation=operation,
+        status=status,
+        request_id=error.request_id if error is not None else None,
+        retry_after=asked,
+    )
+
+
+def _body_retry_after(response: httpx.Response) -> float | None:
+    """``retryAfter`` of a Nova ``overLimit`` body: seconds, or a date."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    fault = body.get("overLimit") if isinstance(body, dict) else None
+    value = fault.get("retryAfter") if isinstance(fault, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    seconds = parse_retry_after(value)
+    if seconds is None:  # old Nova wrote an ISO 8601 time
+        when = _expiry(value)
+        seconds = None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return seconds
 
 
 def _expiry(value: object) -> datetime | None:

@@ -296,6 +296,27 @@ def _expected(image: dict[str, object]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _is_volume_snapshot(image: dict[str, object]) -> bool:
+    """What createImage makes of a server whose root disk is a Cinder volume.
+
+    Nova records the volume snapshots in the image's ``block_device_mapping`` property
+    (with ``bdm_v2``) and uploads nothing: ``size`` 0, often no ``disk_format``.
+    """
+    size = image.get("size")
+    return bool(image.get("block_device_mapping") or image.get("bdm_v2")) and not (
+        type(size) is int and size > 0
+    )
+
+
+def _volume_backed(vm: VMInfo, image_id: str, what: str) -> ExportError:
+    return ExportError(
+        f"{PROVIDER} export: server {vm.id} is volume-backed; its snapshot image "
+        f"{image_id} is {what}. Export the Cinder volume instead",
+        provider=PROVIDER,
+        operation=_OPERATION,
+    )
+
+
 def _hash_file(path: Path, algorithm: str) -> str:
     digest = hashlib.new(algorithm)
     with path.open("rb") as file:
@@ -333,6 +354,8 @@ async def export_server(
     api.logger.info("%s: snapshot image %s of server %s", PROVIDER, image_id, vm.id)
     try:
         image = await _wait_active(api, image_id, tracker.section(0.0, 20.0))
+        if _is_volume_snapshot(image):
+            raise _volume_backed(vm, image_id, "a volume snapshot with no data")
         actual = str(image.get("disk_format") or "").casefold()
         if actual != fmt:
             raise UnsupportedFormatError(
@@ -433,12 +456,7 @@ async def _fetch(
     except ProviderAPIError as exc:
         fetched.unlink(missing_ok=True)
         if exc.status == 204:
-            raise ExportError(
-                f"{PROVIDER} export: server {vm.id} is volume-backed; its snapshot image "
-                f"{image_id} has no data (HTTP 204). Export the Cinder volume instead",
-                provider=PROVIDER,
-                operation=_OPERATION,
-            ) from None
+            raise _volume_backed(vm, image_id, "no data (HTTP 204)") from None
         raise
     except BaseException:
         fetched.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
@@ -85,6 +86,25 @@ def _addresses(server: Mapping[str, object]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def _tags(server: Mapping[str, object]) -> dict[str, str]:
+    """Nova's server tags (2.26+, values ``""``) and its metadata (key: value) together.
+
+    Both are how people label servers: each must be filterable and searchable. A
+    metadata key that is also a tag keeps its metadata value.
+    """
+    found: dict[str, str] = {}
+    nova_tags = server.get("tags")
+    for tag in nova_tags if isinstance(nova_tags, list) else ():
+        if isinstance(tag, str) and tag:
+            found[tag] = ""
+    metadata = server.get("metadata")
+    if isinstance(metadata, dict):
+        for key, value in metadata.items():
+            # Nova keeps strings; a proxy or an old cloud may not: keep the JSON text.
+            found[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return found
+
+
 def embedded_flavor(server: Mapping[str, object]) -> Flavor | None:
     """The flavor's (vcpus, ram, disk) when embedded (microversion 2.47+), else ``None``."""
     flavor = server.get("flavor")
@@ -94,6 +114,11 @@ def embedded_flavor(server: Mapping[str, object]) -> Flavor | None:
     if all(type(size) is int and size >= 0 for size in sizes):
         return (int(flavor["vcpus"]), int(flavor["ram"]), int(flavor["disk"]))
     return None
+
+
+def is_volume_backed(server: Mapping[str, object]) -> bool:
+    """Nova shows ``"image": ""`` for a server that boots from a Cinder volume."""
+    return server.get("image") in ("", None) and "image" in server
 
 
 def flavor_id(server: Mapping[str, object]) -> str | None:
@@ -117,10 +142,7 @@ def server_to_vm(
     if sizes is None:
         sizes = (flavors or {}).get(flavor_id(server) or "", (0, 0, 0))
     vcpus, ram, disk = sizes
-    raw_metadata = server.get("metadata")
-    tags = (
-        {str(k): str(v) for k, v in raw_metadata.items()} if isinstance(raw_metadata, dict) else {}
-    )
+    tags = _tags(server)
     power = server.get("OS-EXT-STS:power_state")
     flavor = server.get("flavor")
     image = server.get("image")

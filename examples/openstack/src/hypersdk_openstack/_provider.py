@@ -10,6 +10,7 @@ import httpx
 
 from hypersdk import (
     ExportCapabilities,
+    ExportError,
     ExportOptions,
     ExportResult,
     NotConnectedError,
@@ -29,6 +30,7 @@ from hypersdk_openstack._mapping import (
     Flavor,
     embedded_flavor,
     flavor_id,
+    is_volume_backed,
     server_filters,
     server_to_vm,
 )
@@ -214,9 +216,18 @@ class OpenStackProvider(Provider):
             wanted = flavor_id(server)
             if wanted is None or wanted in self._flavors or not _SERVER_ID.match(wanted):
                 continue
-            body = await api.get_json(
-                "compute", f"/flavors/{wanted}", operation=operation, require=("flavor",)
-            )
+            try:
+                body = await api.get_json(
+                    "compute", f"/flavors/{wanted}", operation=operation, require=("flavor",)
+                )
+            except ProviderAPIError as exc:
+                if exc.status != 404:
+                    raise
+                # A flavor deleted (or made private) since the server was built: the
+                # server is still there, its sizes are unknown. Asked once per connect.
+                self._logger.info("%s: flavor %s is gone; sizes unknown", PROVIDER, wanted)
+                self._flavors[wanted] = (0, 0, 0)
+                continue
             sizes = embedded_flavor({"flavor": body["flavor"]})
             self._flavors[wanted] = sizes or (0, 0, 0)
 
@@ -241,7 +252,17 @@ class OpenStackProvider(Provider):
         """
         api = self._connected("export_vm")
         fmt = check_format(options)
-        vm, _ = await self._server(api, identifier, "export_vm")
+        vm, server = await self._server(api, identifier, "export_vm")
+        if is_volume_backed(server):
+            # createImage would snapshot the server's Cinder volumes and make an empty
+            # image; deleting that image leaves the volume snapshots behind. Refuse first.
+            raise ExportError(
+                f"{PROVIDER} export: server {vm.id} is volume-backed (it boots from a "
+                "Cinder volume; Nova shows no image), so a snapshot image would hold no "
+                "disk data. Export the Cinder volume instead",
+                provider=PROVIDER,
+                operation="export_vm",
+            )
         return await export_server(api, vm, options, fmt, progress=progress)
 
 

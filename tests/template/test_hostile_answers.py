@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hypersdk.errors import ConfigurationError
 
-from .conftest import Render
+if TYPE_CHECKING:
+    from .conftest import Render
 
 KEYS = ("plugin_name", "author", "author_email", "api_base_url", "provider_type", "package_name")
 

@@ -11,8 +11,8 @@ download drives, whose records carry full URLs (httpx, at ``INFO``) and response
 (httpcore, at ``DEBUG``). This is the one redactor of the SDK: the CLI, the models' reprs
 and the export toolkit all use it.
 
-Only ``re``, ``logging`` and ``threading`` are imported: the models use :func:`mask_url`
-for their repr.
+Only ``re``, ``logging``, ``threading`` and ``collections.abc`` are imported: the models
+use :func:`mask_url` for their repr.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Final
 
 from hypersdk._validation import looks_secret
@@ -53,6 +54,17 @@ _ASSIGNMENT: Final = re.compile(
 )
 # Name: value, a header line; the value runs to the end of the line.
 _HEADER_LINE: Final = re.compile(r"(?P<name>\b[A-Za-z][\w-]*)[ \t]*:[ \t]+(?P<value>[^\r\n]+)")
+# name%3A%20value and name%3Dvalue: a header or pair inside a URL-encoded body.
+_ENCODED_PAIR: Final = re.compile(
+    r"(?P<name>(?:(?<=%26)|(?<=%3[Bb])|\b)[A-Za-z_][\w.-]*)(?:%3[Aa](?:%20|\+)*|%3[Dd])(?P<value>[^\s&,;)'\"%]+(?:%(?!26|3[Bb]|2[Cc])[0-9A-Fa-f]{2}[^\s&,;)'\"%]*)*)"
+)
+# "name": 5, "name": true: a secret-named JSON scalar that is not a string.
+_SCALAR_PAIR: Final = re.compile(
+    r"(['\"])(?P<name>[\w.-]+)\1\s*:\s*(?P<value>-?\d[\w.+-]*|true|false)"
+)
+# "name": {: a secret-named JSON object (``{"token": {"id": "..."}}``, Keystone v2).
+_OBJECT_START: Final = re.compile(r"(['\"])(?P<name>[\w.-]+)\1\s*:\s*\{")
+_STRING_VALUE: Final = re.compile(r"(:\s*)(['\"])(?:\\.|(?!\2).)*\2")
 _SCHEME_TOKEN: Final = re.compile(r"(?i)\b(bearer|basic|digest|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
@@ -106,16 +118,61 @@ def redact_urls(text: str) -> str:
     return text
 
 
+def _masked_objects(text: str) -> str:
+    """Mask every string value inside a JSON object whose key looks like a credential."""
+    pieces: list[str] = []
+    done = 0
+    for match in _OBJECT_START.finditer(text):
+        if match.start() < done or not looks_secret(match.group("name")):
+            continue
+        end = _closing_brace(text, match.end() - 1)
+        pieces.append(text[done : match.end()])
+        pieces.append(
+            _STRING_VALUE.sub(
+                lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", text[match.end() : end]
+            )
+        )
+        done = end
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the brace closing the one at ``start`` (the end of text if none)."""
+    depth, quote, index = 0, "", start
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return len(text)
+
+
 def redact_text(text: str) -> str:
     """``text`` with every credential this module recognises replaced by the mask."""
     text = redact_urls(text)
     if "(" in text:
         text = _HEADER_TUPLE.sub(_masked_group, text)
     if ":" in text:
+        if "{" in text:
+            text = _masked_objects(text)
         text = _QUOTED_PAIR.sub(_masked_group, text)
+        text = _SCALAR_PAIR.sub(_masked_group, text)
         text = _HEADER_LINE.sub(_masked_group, text)
     if "=" in text:
         text = _ASSIGNMENT.sub(_masked_assignment, text)
+    if "%3" in text:
+        text = _ENCODED_PAIR.sub(_masked_group, text)
     return _SCHEME_TOKEN.sub(lambda match: f"{match.group(1)} {MASK}", text)
 
 
@@ -130,6 +187,20 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact ``record`` in place; never drop it."""
+        if isinstance(record.args, Mapping):
+            # "%(token)s" formats a bare value that no pattern can recognise afterwards.
+            record.args = {
+                key: MASK if looks_secret(str(key)) else value
+                for key, value in record.args.items()
+            }
+        for name, value in list(vars(record).items()):
+            # ``extra=`` fields: a formatter (a JSON one, say) may print any of them.
+            if name in _RECORD_FIELDS:
+                continue
+            if looks_secret(name):
+                setattr(record, name, MASK)
+            elif isinstance(value, str):
+                setattr(record, name, redact_text(value))
         try:
             message = record.getMessage()
         except Exception:  # a broken format: handleError would print the raw arguments
@@ -144,6 +215,9 @@ class RedactingFilter(logging.Filter):
             record.stack_info = redact_text(record.stack_info)
         return True
 
+
+# What every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_FIELDS: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 # The loggers of the HTTP stacks a provider may hand us, by the module names they log as.
 _LIBRARY_LOGGERS: Final = ("httpx", "httpcore", "urllib3", "requests")

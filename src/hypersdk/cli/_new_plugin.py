@@ -101,6 +101,28 @@ def _template_rules(template: Path) -> Callable[[Mapping[str, object]], list[str
     return cast("Callable[[Mapping[str, object]], list[str]]", module.problems)
 
 
+# Cookiecutter renders each answer as a Jinja template (unsandboxed) before using it.
+_TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+def _refuse_template_syntax(answers: Mapping[str, object]) -> None:
+    """Refuse an answer holding Jinja syntax: cookiecutter would run it, not print it."""
+    found = [
+        key
+        for key, value in answers.items()
+        if isinstance(value, str) and any(mark in value for mark in _TEMPLATE_SYNTAX)
+    ]
+    if found:
+        raise ConfigurationError(
+            "new-plugin: nothing was written; fix these answers: "
+            + "; ".join(
+                f"{key}: contains template syntax ('{{{{', '{{%' or '{{#'), which the template "
+                "engine would run; remove it"
+                for key in found
+            )
+        )
+
+
 def render_plugin(
     answers: Mapping[str, object],
     *,
@@ -117,7 +139,8 @@ def render_plugin(
 
     Raises:
         ConfigurationError: an answer breaks the template's rules (every problem is
-            listed), or the project's directory already exists. Nothing is written then.
+            listed), holds template syntax (``{{``, ``{%``, ``{#``), or the project's
+            directory already exists. Nothing is written then.
     """
     from cookiecutter.config import get_user_config
     from cookiecutter.exceptions import CookiecutterException
@@ -125,6 +148,7 @@ def render_plugin(
     from cookiecutter.prompt import prompt_for_config
 
     template = template or template_dir()
+    _refuse_template_syntax(answers)
     extra = {**template_defaults(), **{k: v for k, v in answers.items() if v is not None}}
     try:
         user = get_user_config()

@@ -16,6 +16,7 @@ import sqlite3
 import stat
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
 import attrs
@@ -26,7 +27,6 @@ from hypersdk.models import ExportResult
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from pathlib import Path
     from types import TracebackType
 
     from hypersdk.jobs._plan import ExportPlan
@@ -198,7 +198,7 @@ class Journal:
             query += f" WHERE state IN ({', '.join('?' * len(wanted))})"
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq", wanted).fetchall()
-        return [_record(row) for row in rows]
+        return [self._record(row) for row in rows]
 
     def job(self, vm_id: str) -> JobRecord:
         """The job of one VM.
@@ -210,16 +210,31 @@ class Journal:
             row = self._db.execute("SELECT * FROM jobs WHERE vm_id = ?", (vm_id,)).fetchone()
         if row is None:
             raise ConfigurationError(f"vm_id: the plan has no job for {shown(vm_id)}")
-        return _record(row)
+        return self._record(row)
 
     def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, possibly 0)."""
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         counts = dict.fromkeys(JobState, 0)
-        for state, count in rows:
-            counts[JobState(state)] = count
+        try:
+            for state, count in rows:
+                counts[JobState(state)] = int(count)
+        except (TypeError, ValueError):
+            raise self._damaged() from None
         return counts
+
+    def _record(self, row: tuple[object, ...]) -> JobRecord:
+        try:
+            return _record(row)
+        except (HyperSDKError, TypeError, ValueError):  # a row this module never writes
+            raise self._damaged() from None
+
+    def _damaged(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"path: the journal {shown(str(self.path))} is damaged (a job row this version "
+            "of hypersdk never writes); restore it or start the plan with a new journal"
+        )
 
     # -- state changes -------------------------------------------------------------------
 
@@ -368,16 +383,16 @@ def _record(row: tuple[object, ...]) -> JobRecord:
 
 
 def _create_file(path: Path, *, create: bool) -> None:
-    """Make sure ``path`` is our own regular file, creating it (0600) when allowed.
+    """Make sure ``path`` and its side files are our own, creating them (0600) when allowed.
 
-    A link, someone else's file or a non-file is refused: SQLite would follow a link
-    planted at the journal's name, or at the names of its side files.
+    A link, someone else's file, a hard link or a non-file is refused: SQLite opens the
+    journal and its side files by name and follows links, and it replays a ``-wal`` (or
+    a hot ``-journal``) it finds into the database, so a side file planted by another
+    user could rewrite the plan. The ``-wal`` and ``-shm`` are created here, exclusively,
+    before SQLite opens them: a neighbour in a sticky folder cannot slip one in between.
     """
     for side in ("-wal", "-shm", "-journal"):
-        if os.path.islink(f"{path}{side}"):
-            raise ConfigurationError(
-                f"path: {shown(str(path) + side)} is a symbolic link; refusing to open the journal"
-            )
+        _check_own(Path(f"{path}{side}"), missing_ok=True)
     flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
         if create:
@@ -393,19 +408,58 @@ def _create_file(path: Path, *, create: bool) -> None:
             f"path: no journal at {shown(str(path))}; create it by running a plan"
         ) from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ConfigurationError(
-                f"path: {shown(str(path))} is a symbolic link; "
-                "a journal is never opened through one"
-            ) from None
-        raise ConfigurationError(
-            f"path: cannot open the journal {shown(str(path))}: {exc.strerror or exc}"
-        ) from None
+        raise _open_error(path, exc) from None
     try:
         info = os.fstat(fd)
     finally:
         os.close(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"path: {shown(str(path))} is not a regular file of this user; refusing to use it"
+    _check_info(path, info)
+    for side in ("-wal", "-shm"):
+        _create_side(Path(f"{path}{side}"))
+
+
+def _open_error(path: Path, exc: OSError) -> ConfigurationError:
+    if exc.errno == errno.ELOOP:
+        return ConfigurationError(
+            f"path: {shown(str(path))} is a symbolic link; a journal is never opened through one"
         )
+    return ConfigurationError(
+        f"path: cannot open the journal {shown(str(path))}: {exc.strerror or exc}"
+    )
+
+
+def _check_info(path: Path, info: os.stat_result) -> None:
+    # One link only: a hard link planted at the name would make SQLite write into
+    # whatever file of ours it names.
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+        raise ConfigurationError(
+            f"path: {shown(str(path))} is not a regular file of this user (a link, a hard "
+            "link or someone else's file); refusing to use the journal"
+        )
+
+
+def _check_own(path: Path, *, missing_ok: bool) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigurationError(
+            f"path: {shown(str(path))} is a symbolic link (not a regular file of this user); "
+            "refusing to open the journal"
+        )
+    _check_info(path, info)
+
+
+def _create_side(path: Path) -> None:
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        os.close(os.open(path, flags, 0o600))
+    except FileExistsError:
+        _check_own(path, missing_ok=True)  # ours (checked above) unless it appeared just now
+    except OSError as exc:
+        raise _open_error(path, exc) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -123,8 +124,10 @@ class ExportPlan:
 def vm_folder(vm_id: str) -> str:
     """The folder name a VM's export goes into: its id, made safe, and unique per id.
 
-    An id that :func:`~hypersdk.export.safe_filename` had to change gets a short digest of
-    the raw id appended, so ``"a/b"`` and ``"a_b"`` never share a folder.
+    An id that :func:`~hypersdk.export.safe_filename` had to change, or that is not in
+    lowercase normal form, gets a short digest of the raw id appended, so ``"a/b"`` and
+    ``"a_b"`` never share a folder, nor do ``"Web"`` and ``"web"`` on a file system that
+    folds case (macOS, Windows) or Unicode normal forms (APFS).
 
     >>> vm_folder("101")
     '101'
@@ -137,17 +140,26 @@ def vm_folder(vm_id: str) -> str:
     if not isinstance(checked, str) or not checked.strip():
         raise ConfigurationError(f"vm_id: must be a non-empty string, got {v.shown(checked)}")
     safe = safe_filename(vm_id, max_bytes=120)
-    if safe == vm_id:
+    if safe == vm_id and _folded(safe) == safe:
         return safe
     digest = hashlib.sha256(vm_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{safe}-{digest}"
 
 
+def _folded(name: str) -> str:
+    # The name as a case- and normalisation-insensitive file system compares it.
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
 def check_distinct_folders(vm_ids: Iterable[str]) -> None:
-    """Refuse a set of ids two of which would share a folder (kept as a guard)."""
+    """Refuse a set of ids two of which would share a folder, on any file system.
+
+    Folders are compared as a case-folding file system would: a provider that lists an
+    id crafted to equal another VM's folder (``"web-<digest>"`` beside ``"Web"``) is refused.
+    """
     seen: dict[str, str] = {}
     for vm_id in vm_ids:
-        folder = vm_folder(vm_id)
+        folder = _folded(vm_folder(vm_id))
         if folder in seen and seen[folder] != vm_id:
             raise ConfigurationError(
                 f"VMs {v.shown(seen[folder])} and {v.shown(vm_id)} would share "

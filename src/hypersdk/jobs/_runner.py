@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import attrs
@@ -22,17 +22,18 @@ from hypersdk.errors import (
     ConfigurationError,
     ExportError,
     HyperSDKError,
+    ProviderAPIError,
     ProviderUnavailableError,
     RateLimitError,
 )
 from hypersdk.jobs._journal import JobState, Journal
 from hypersdk.jobs._plan import ExportPlan, check_distinct_folders
+from hypersdk.models import ExportResult
 from hypersdk.providers import Provider
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from hypersdk.models import ExportResult, VMInfo
     from hypersdk.progress import ProgressReporter
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "prepare_folder",
     "export_once",
     "MARKER_NAME",
+    "resolve_vms",
 ]
 
 # Retrying these can succeed: the API was down, throttling, or the bytes arrived damaged.
@@ -119,7 +121,6 @@ MARKER_NAME: Final = ".hypersdk-export.json"
 
 def _recorded(folder: Path, vm_id: str) -> ExportResult | None:
     """The result a finished export left in ``folder``, if its files are all still there."""
-    from hypersdk.models import ExportResult
     from hypersdk.serialization import from_json
 
     marker = folder / MARKER_NAME
@@ -193,9 +194,25 @@ async def export_once(
     recorded = _recorded(options.output_path, vm_id)
     if recorded is not None:
         return recorded
-    result = await provider.export_vm(vm_id, options, progress=progress)
+    result: object = await provider.export_vm(vm_id, options, progress=progress)
+    _check_result(provider, vm_id, result)
+    assert isinstance(result, ExportResult)
     _write_marker(options.output_path, result)
     return result
+
+
+def _check_result(provider: Provider, vm_id: str, result: object) -> None:
+    """Refuse an answer that is not this VM's export (it is never marked done)."""
+    if not isinstance(result, ExportResult):
+        raise ProviderAPIError(
+            f"provider {shown(provider.type)}: export_vm({shown(vm_id)}) must return an "
+            f"ExportResult, got {type(result).__name__}"
+        )
+    if result.vm_id != vm_id:
+        raise ProviderAPIError(
+            f"provider {shown(provider.type)}: export_vm({shown(vm_id)}) returned the "
+            f"result of another VM ({shown(result.vm_id)})"
+        )
 
 
 class _Tracker:
@@ -321,17 +338,57 @@ def _check_arguments(
         raise ConfigurationError(f"progress: must be a callable or None, got {shown(progress)}")
 
 
+async def resolve_vms(plan: ExportPlan, provider: Provider) -> list[tuple[str, str]]:
+    """The ``(vm_id, vm_name)`` of every VM the plan names, checked.
+
+    The provider's answers are checked as untrusted input: anything but
+    :class:`~hypersdk.VMInfo` objects, or a VM other than the one asked for by id, fails
+    the plan with a :class:`~hypersdk.ProviderAPIError`; an error outside the hypersdk
+    tree (a plugin bug) is reported by its type only, as its text may hold anything.
+    """
+    from hypersdk.models import VMInfo
+
+    answers: object  # a plugin may return anything at run time, whatever its annotations
+    try:
+        if plan.vm_ids:
+            answers = cast("object", [await provider.get_vm(vm_id) for vm_id in plan.vm_ids])
+        else:
+            answers = cast("object", await provider.list_vms(plan.filter))
+    except HyperSDKError:
+        raise
+    except Exception as exc:  # a provider bug: its text is not ours to show
+        raise ProviderAPIError(
+            f"resolving the plan's VMs failed: {type(exc).__name__} "
+            "(not a hypersdk error: a bug in the provider)"
+        ) from None
+    call = "get_vm" if plan.vm_ids else "list_vms"
+    if not isinstance(answers, list | tuple):
+        raise ProviderAPIError(
+            f"provider {shown(provider.type)}: {call} must return a list of VMInfo, "
+            f"got {type(answers).__name__}"
+        )
+    vms = [vm for vm in answers if isinstance(vm, VMInfo)]
+    if len(vms) != len(answers):
+        wrong = next(vm for vm in answers if not isinstance(vm, VMInfo))
+        raise ProviderAPIError(
+            f"provider {shown(provider.type)}: {call} must return VMInfo objects, "
+            f"got a {type(wrong).__name__}"
+        )
+    for asked, vm in zip(plan.vm_ids, vms, strict=False):
+        if vm.id != asked:
+            raise ProviderAPIError(
+                f"provider {shown(provider.type)}: get_vm({shown(asked)}) "
+                f"returned another VM ({shown(vm.id)})"
+            )
+    check_distinct_folders(vm.id for vm in vms)
+    return [(vm.id, vm.name) for vm in vms]
+
+
 async def _expand(plan: ExportPlan, journal: Journal, provider: Provider) -> None:
     """Resolve the plan's VMs into jobs, once per journal."""
     if journal.expanded:
         return
-    vms: list[VMInfo]
-    if plan.vm_ids:
-        vms = [await provider.get_vm(vm_id) for vm_id in plan.vm_ids]
-    else:
-        vms = await provider.list_vms(plan.filter)
-    check_distinct_folders(vm.id for vm in vms)
-    journal.add_jobs((vm.id, vm.name) for vm in vms)
+    journal.add_jobs(await resolve_vms(plan, provider))
 
 
 async def run_plan(

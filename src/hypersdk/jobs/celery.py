@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Final
 from celery import Celery
 
 from hypersdk._validation import is_int_between, shown
-from hypersdk.errors import ConfigurationError, HyperSDKError
+from hypersdk.errors import ConfigurationError, HyperSDKError, ProviderAPIError
 from hypersdk.jobs._journal import JobState, Journal
-from hypersdk.jobs._plan import ExportPlan
+from hypersdk.jobs._plan import ExportPlan, check_distinct_folders
 from hypersdk.jobs._runner import PlanSummary, is_transient
 
 if TYPE_CHECKING:
@@ -174,8 +174,16 @@ def _export_task(plan_json: str, vm_id: str) -> dict[str, Any]:
 
     try:
         plan = from_json(ExportPlan, plan_json)
+        _check_member(plan, vm_id)
 
         async def work(provider: Any) -> Any:
+            if not plan.vm_ids and plan.filter is not None:
+                # A message is not proof the coordinator resolved this VM for this plan.
+                vm = await provider.get_vm(vm_id)
+                if not plan.filter.matches(vm):
+                    raise ConfigurationError(
+                        f"vm_id: {shown(vm_id)} does not match the plan's filter; not exported"
+                    )
             return await export_once(provider, plan, vm_id)
 
         result = _connected_run(plan, work)
@@ -184,19 +192,24 @@ def _export_task(plan_json: str, vm_id: str) -> dict[str, Any]:
     return {"ok": True, "result": to_dict(result)}
 
 
+def _check_member(plan: ExportPlan, vm_id: object) -> None:
+    """Refuse a task for a VM its plan does not name (a forged or garbled message)."""
+    if not isinstance(vm_id, str):
+        raise ConfigurationError(f"vm_id: must be a string, got {type(vm_id).__name__}")
+    if plan.vm_ids and vm_id not in plan.vm_ids:
+        raise ConfigurationError(f"vm_id: {shown(vm_id)} is not one of the plan's VMs")
+
+
 def _resolve_task(plan_json: str) -> dict[str, Any]:
     """List the VMs a plan names (on a worker: the coordinator needs no credentials)."""
+    from hypersdk.jobs._runner import resolve_vms
     from hypersdk.serialization import from_json
 
     try:
         plan = from_json(ExportPlan, plan_json)
 
         async def work(provider: Any) -> list[list[str]]:
-            if plan.vm_ids:
-                vms = [await provider.get_vm(vm_id) for vm_id in plan.vm_ids]
-            else:
-                vms = await provider.list_vms(plan.filter)
-            return [[vm.id, vm.name] for vm in vms]
+            return [[vm_id, name] for vm_id, name in await resolve_vms(plan, provider)]
 
         return {"ok": True, "vms": _connected_run(plan, work)}
     except Exception as exc:
@@ -218,6 +231,18 @@ def _reported(answer: object) -> tuple[str, HyperSDKError]:
     found = getattr(hypersdk.errors, family, None)
     cls = found if isinstance(found, type) and issubclass(found, HyperSDKError) else HyperSDKError
     return family, cls(str(answer.get("message", "")))
+
+
+def _resolved(vms: object) -> list[tuple[str, str]]:
+    """A worker's list of ``[vm_id, name]`` pairs, checked (a result backend is input too)."""
+    if isinstance(vms, list) and all(
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(item, str) and item for item in pair)
+        for pair in vms
+    ):
+        return [(str(vm_id), str(name)) for vm_id, name in vms]
+    raise ProviderAPIError("resolving the plan on a worker: the answer is not a list of VMs")
 
 
 def _check_arguments(plan: object, journal: object, celery_app: object, attempts: object) -> None:
@@ -267,7 +292,9 @@ def submit_plan(
             _, error = _reported(answer)
             error.message = f"resolving the plan on a worker: {error.message}"
             raise error
-        journal.add_jobs((str(vm_id), str(name)) for vm_id, name in answer["vms"])
+        vms = _resolved(answer.get("vms"))
+        check_distinct_folders(vm_id for vm_id, _ in vms)
+        journal.add_jobs(vms)
     journal.requeue(JobState.RUNNING, JobState.CANCELLED)
     in_flight: dict[str, AsyncResult[Any]] = {}
     exported_now = 0

@@ -90,12 +90,13 @@ def _api_base_url(value: str) -> list[str]:
             "api_base_url: must not contain a user name or password; the token is "
             "given at run time as ProviderConfig.password"
         ]
+    # A refused URL is never repeated: its query (or any part of it) may be a credential.
     if _UNSAFE_TEXT.search(value) or any(char.isspace() for char in value):
-        return [f"api_base_url: {value!r} contains spaces, quotes or control characters; {hint}"]
+        return [f"api_base_url: contains spaces, quotes or control characters; {hint}"]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"api_base_url: {value!r} must start with https:// (or http://); {hint}"]
+        return [f"api_base_url: must start with https:// (or http://); {hint}"]
     if parts.query or parts.fragment:
-        return [f"api_base_url: {value!r} must not have a query or fragment; {hint}"]
+        return [f"api_base_url: must not have a query or fragment (a place for secrets); {hint}"]
     return []
 
 

@@ -15,13 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
 import pytest
 from do_fakes import TOKEN, droplet, load, make_config
-from hypersdk_digitalocean import DigitalOceanProvider
-from hypersdk_digitalocean._mapping import decode_page
+from hypersdk_digitalocean import DigitalOceanProvider, droplet_to_vm
+from hypersdk_digitalocean._mapping import Droplet, Mapper, decode_page
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
@@ -48,6 +49,59 @@ def test_decoded_droplets_are_not_tracked_by_the_garbage_collector() -> None:
     parts += [*decoded.networks.v4, *decoded.networks.v6]
     assert None not in parts
     assert not any(gc.is_tracked(part) for part in parts)
+
+
+def _varied_droplets() -> list[Droplet]:
+    """A droplet, its twin, and one droplet for each field of the metadata it differs in."""
+
+    def image(item: dict[str, Any], **changes: object) -> None:
+        item["image"].update(changes)
+
+    def region(item: dict[str, Any], **changes: object) -> None:
+        item["region"].update(changes)
+
+    variants: list[Callable[[dict[str, Any]], object]] = [
+        lambda item: None,  # the twin: only id and name differ
+        lambda item: item.update(size_slug="s-2vcpu-2gb"),
+        lambda item: region(item, name="Elsewhere"),
+        lambda item: image(item, slug="debian-12-x64"),
+        lambda item: image(item, id=1234),
+        lambda item: item.pop("image"),
+        lambda item: item.update(vpc_uuid="5a4981aa-9653-4bd1-bef5-d6bff52042e4"),
+        lambda item: item.update(locked=not item["locked"]),
+        lambda item: item.update(tags=["a", "b:c"]),
+        lambda item: item.update(tags=["a,b:c"]),  # joins like ["a", "b:c"]
+        lambda item: item.update(volume_ids=["vol-1"]),
+        lambda item: item.update(volume_ids=["vol-1", "vol-2"]),
+    ]
+    raw = [droplet(9000, "db-0", tags=["a"])]
+    for index, change in enumerate(variants, start=1):
+        item = droplet(9000 + index, f"db-{index}", tags=["a"])
+        change(item)
+        raw.append(item)
+    return [msgspec.convert(item, Droplet) for item in raw]
+
+
+def test_the_listing_mapper_maps_every_droplet_as_droplet_to_vm_does() -> None:
+    droplets = _varied_droplets()
+    for mapper in (Mapper(), Mapper(limit=2)):  # with a full cache too
+        for decoded in droplets + droplets:  # the second time from the cache
+            mapped, reference = mapper(decoded), droplet_to_vm(decoded)
+            assert mapped == reference
+            assert dict(mapped.metadata) == dict(reference.metadata)
+            assert dict(mapped.tags) == dict(reference.tags)
+
+
+def test_droplets_alike_share_one_metadata_mapping() -> None:
+    first, second = (droplet(1, "a", tags=["x"]), droplet(2, "b", tags=["x"]))
+    mapper = Mapper()
+    one, two = (mapper(msgspec.convert(item, Droplet)) for item in (first, second))
+    assert one.metadata is two.metadata
+    second["volume_ids"] = ["vol-1"]
+    three = mapper(msgspec.convert(second, Droplet))
+    assert three.metadata is not one.metadata
+    assert three.metadata["volume_ids"] == "vol-1"
+    assert "volume_ids" not in one.metadata
 
 
 class _ImportRecorder:

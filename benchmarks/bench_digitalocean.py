@@ -31,6 +31,12 @@ included), pydo raw dicts, Libcloud ``Node`` objects. Usage::
     python benchmarks/bench_digitalocean.py --mode process --clients hypersdk,pydo \\
         --rounds 5 --delays 0,50 --droplets 10000
 
+``--client-python`` runs the clients with another interpreter, such as that of a venv
+holding only what a user installs (``pip install -e . -e examples/digitalocean pydo``):
+a development venv has more installed, and some of it is imported at start (httpx loads
+its command line, click and rich, whenever they are installed; ``load_all`` loads every
+installed plugin).
+
 Targets (issue 16, whole process): at 50 ms the plugin needs at most 0.2x pydo's wall
 time, at 0 ms no more than pydo's, and its peak RSS must stay below pydo's.
 """
@@ -40,7 +46,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import importlib.util
 import json
 import resource
 import statistics
@@ -241,15 +246,22 @@ def client(name: str, base: str) -> None:
 # -- orchestration ---------------------------------------------------------------------
 
 
-def missing_clients() -> list[str]:
-    missing = []
-    for module, name in (
-        ("hypersdk_digitalocean", "hypersdk"),
-        ("pydo", "pydo"),
-        ("libcloud", "libcloud"),
-    ):
-        if importlib.util.find_spec(module) is None:
-            missing.append(name)
+def missing_clients(python: str) -> list[str]:
+    """The clients whose packages ``python`` (the interpreter that runs them) cannot import."""
+    modules = {"hypersdk": "hypersdk_digitalocean", "pydo": "pydo", "libcloud": "libcloud"}
+    probe = (
+        "import importlib.util, json, sys\n"
+        "print(json.dumps([n for n, m in json.loads(sys.argv[1]).items() "
+        "if importlib.util.find_spec(m) is None]))"
+    )
+    done = subprocess.run(
+        [python, "-c", probe, json.dumps(modules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    missing: list[str] = json.loads(done.stdout)
     return missing
 
 
@@ -267,13 +279,13 @@ def start_server(delay_ms: int, count: int) -> tuple[subprocess.Popen[str], str]
     return process, base
 
 
-def run_once(mode: str, name: str, base: str) -> dict[str, float]:
+def run_once(mode: str, name: str, base: str, python: str = sys.executable) -> dict[str, float]:
     """One fresh child process; ``seconds`` is the listing (``listing``) or everything."""
     command = "client" if mode == "listing" else "process"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, command, name, base],
+        [python, __file__, command, name, base],
         capture_output=True,
         text=True,
         timeout=600,
@@ -298,12 +310,18 @@ def main() -> None:
     parser.add_argument("--delays", default="0,50", help="per-request delays in ms")
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--mode", default="listing,process", help="listing, process or both")
+    parser.add_argument(
+        "--client-python",
+        default=sys.executable,
+        help="the interpreter that runs the clients, e.g. that of a venv holding only what "
+        "a user installs (default: this one)",
+    )
     args = parser.parse_args()
     modes = [mode for mode in args.mode.split(",") if mode]
     if unknown := set(modes) - set(MODES):
         raise SystemExit(f"unknown mode(s) {', '.join(sorted(unknown))}; use {MODES}")
     clients = [name for name in args.clients.split(",") if name]
-    missing = [name for name in missing_clients() if name in clients]
+    missing = [name for name in missing_clients(args.client_python) if name in clients]
     if REQUIRED in missing:
         raise SystemExit(f"hypersdk-digitalocean is not installed; install with: {INSTALL_HINT}")
     if missing:
@@ -320,7 +338,7 @@ def main() -> None:
                 order = clients[shift:] + clients[:shift]
                 for delay in delays:
                     for name in order:
-                        run = run_once(mode, name, servers[delay][1])
+                        run = run_once(mode, name, servers[delay][1], args.client_python)
                         if run["count"] != args.droplets:
                             raise SystemExit(f"{name} listed {run['count']}, not {args.droplets}")
                         results.setdefault((name, delay), []).append(run)
@@ -346,6 +364,7 @@ def report(
 ) -> None:
     what = "whole process" if mode == "process" else "listing only"
     print(f"\n{what}: {args.droplets} droplets, 200 a page, {args.rounds} rounds, medians:")
+    print(f"clients run by {args.client_python}")
     print(
         f"{'client':<10}{'delay':>7}{'wall s':>10}{'min s':>9}{'max s':>9}{'CPU s':>9}"
         f"{'peak RSS MiB':>15}"

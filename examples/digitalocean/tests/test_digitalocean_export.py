@@ -443,7 +443,7 @@ async def test_cancellation_while_the_action_runs_is_reported_and_leaves_no_file
 async def test_cancellation_while_writing_leaves_no_files(
     actions: ActionsApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hypersdk_digitalocean import _provider
+    from hypersdk_digitalocean import _export
     from hypersdk_digitalocean._manifest import write_manifest as original
 
     written: list[Path] = []
@@ -455,7 +455,7 @@ async def test_cancellation_while_writing_leaves_no_files(
         anyio.from_thread.run_sync(scope.cancel)
         return path
 
-    monkeypatch.setattr(_provider, "write_manifest", write_then_get_cancelled)
+    monkeypatch.setattr(_export, "write_manifest", write_then_get_cancelled)
     async with connected() as provider:
         with anyio.CancelScope() as scope:
             await provider.export_vm(DROPLET_ID, options(tmp_path))

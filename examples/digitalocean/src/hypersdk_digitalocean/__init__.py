@@ -61,7 +61,7 @@ PLUGIN_INFO = PluginMetadata(
     license="LGPL-3.0-or-later",
     capabilities=CAPABILITIES,
     min_sdk_version="0.1.0.dev0",
-    dependencies=("httpx>=0.28,<1", "anyio>=4.5", "msgspec>=0.18"),
+    dependencies=("httpx>=0.28,<1", "anyio>=4.5", "msgspec>=0.18", "sniffio>=1.3"),
     python_requires=">=3.11",
 )
 """What the plugin declares to hypersdk's plugin manager."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from hypersdk import PluginMetadata, Provider, ProviderConfig
 from hypersdk_openstack._client import COMPUTE_MICROVERSION
-from hypersdk_openstack._export import GLANCE_FORMATS
+from hypersdk_openstack._formats import GLANCE_FORMATS
 from hypersdk_openstack._mapping import PROVIDER_TYPE, server_filters, server_to_vm
 from hypersdk_openstack._provider import CAPABILITIES, OpenStackProvider
 from hypersdk_openstack._version import __version__

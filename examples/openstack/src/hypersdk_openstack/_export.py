@@ -40,7 +40,6 @@ from hypersdk.export import (
     ProgressTracker,
     build_export_result,
     compress_file,
-    compression_level,
     compression_suffix,
     download,
     export_file_path,
@@ -55,10 +54,8 @@ if TYPE_CHECKING:
     from hypersdk import ExportOptions, ExportResult, ProgressReporter, VMInfo
     from hypersdk_openstack._client import Api
 
-__all__ = ["GLANCE_FORMATS", "export_server", "check_format"]
+__all__ = ["export_server"]
 
-GLANCE_FORMATS: Final = ("raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso", "ploop")
-"""Glance ``disk_format`` values a snapshot can have and the plugin writes as they are."""
 
 _OPERATION: Final = "export"
 _COMPRESSION: Final = "zstd"
@@ -68,21 +65,6 @@ _UUIDISH: Final = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _DELETE_TIMEOUT: Final = 30.0
 
 logger = logging.getLogger("hypersdk_openstack")
-
-
-def check_format(options: ExportOptions) -> str:
-    """The requested format, folded; anything Glance cannot hold is refused up front."""
-    fmt = options.format.casefold()
-    if fmt not in GLANCE_FORMATS:
-        raise UnsupportedFormatError(
-            f"{PROVIDER} export: format {options.format!r} is not a Glance disk format; "
-            f"a server exports as its snapshot image, one of {', '.join(GLANCE_FORMATS)}",
-            provider=PROVIDER,
-            operation=_OPERATION,
-        )
-    if options.compress:
-        compression_level(_COMPRESSION, options.compression_level)  # ConfigurationError
-    return fmt
 
 
 class _BodyDigest:

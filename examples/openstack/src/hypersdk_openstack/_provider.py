@@ -24,7 +24,7 @@ from hypersdk import (
     search_matches,
 )
 from hypersdk_openstack._client import Api
-from hypersdk_openstack._export import GLANCE_FORMATS, check_format, export_server
+from hypersdk_openstack._formats import GLANCE_FORMATS, check_format
 from hypersdk_openstack._mapping import (
     PROVIDER_TYPE,
     Flavor,
@@ -263,6 +263,8 @@ class OpenStackProvider(Provider):
                 provider=PROVIDER,
                 operation="export_vm",
             )
+        from hypersdk_openstack._export import export_server  # the toolkit loads on first use
+
         return await export_server(api, vm, options, fmt, progress=progress)
 
 

@@ -292,3 +292,48 @@ def test_a_garbled_resolve_answer_is_a_hypersdk_error(tmp_path: Path) -> None:
         with pytest.raises(hypersdk.ProviderAPIError, match="not a list of VMs"):
             _resolved(answer)
     assert _resolved([["a", "A"]]) == [("a", "A")]
+
+
+@pytest.mark.parametrize(
+    ("root", "exported"),
+    [
+        ("allowed/fleet", True),
+        ("allowed", True),
+        ("elsewhere", False),
+        ("allowed/../elsewhere", False),
+        ("allowed-but-not/fleet", False),  # a prefix of the name is not the folder
+        ("link-out/fleet", False),  # a link inside the allowed folder pointing outside
+    ],
+)
+def test_a_worker_writes_only_below_its_export_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str, exported: bool
+) -> None:
+    pytest.importorskip("celery", reason="the celery extra is not installed")
+    from hypersdk.jobs import celery as jobs_celery
+
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "allowed" / "link-out").symlink_to(tmp_path / "elsewhere")
+    target = tmp_path / ("allowed/" + root if root.startswith("link-out") else root)
+    plan = ExportPlan(
+        provider_type="liar",
+        options=ExportOptions(output_path=target, format="raw"),
+        vm_ids=("ok",),
+    )
+    calls: list[str] = []
+
+    def connected_run(_plan: ExportPlan, work: Any) -> Any:
+        calls.append("connected")
+        return anyio.run(work, Liar("ok", tmp_path))
+
+    monkeypatch.setattr(jobs_celery, "_connected_run", connected_run)
+    monkeypatch.setenv(jobs_celery.EXPORT_ROOTS_VAR, str(tmp_path / "allowed"))
+    answer = jobs_celery._export_task(to_json(plan), "ok")
+    if exported:
+        assert calls == ["connected"]
+    else:
+        assert answer["ok"] is False
+        assert answer["family"] == "ConfigurationError"
+        assert jobs_celery.EXPORT_ROOTS_VAR in answer["message"]
+        assert calls == []  # refused before connecting or writing anything
+        assert not (tmp_path / "elsewhere" / "fleet").exists()

@@ -174,6 +174,7 @@ def _export_task(plan_json: str, vm_id: str) -> dict[str, Any]:
 
     try:
         plan = from_json(ExportPlan, plan_json)
+        _check_root(plan)
         _check_member(plan, vm_id)
 
         async def work(provider: Any) -> Any:
@@ -190,6 +191,31 @@ def _export_task(plan_json: str, vm_id: str) -> dict[str, Any]:
     except Exception as exc:  # the coordinator records it; the task itself succeeded
         return _failure(exc)
     return {"ok": True, "result": to_dict(result)}
+
+
+EXPORT_ROOTS_VAR: Final = "HYPERSDK_CELERY_EXPORT_ROOTS"
+"""Where this worker may write: folders separated by ``os.pathsep``; unset means anywhere."""
+
+
+def _check_root(plan: ExportPlan, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a plan whose output lies outside the folders this worker may write to.
+
+    Whoever can write to the broker can send a worker a plan; a worker that sets
+    ``HYPERSDK_CELERY_EXPORT_ROOTS`` writes only below those folders, whatever the message
+    says (the comparison is on resolved paths, so ``..`` and links do not get out).
+    """
+    env = os.environ if environ is None else environ
+    allowed = [entry for entry in env.get(EXPORT_ROOTS_VAR, "").split(os.pathsep) if entry]
+    if not allowed:
+        return
+    root = os.path.realpath(plan.root)
+    for entry in allowed:
+        base = os.path.realpath(entry)
+        if root == base or root.startswith(base.rstrip(os.sep) + os.sep):
+            return
+    raise ConfigurationError(
+        f"plan: its output folder is outside {EXPORT_ROOTS_VAR} on this worker; not exported"
+    )
 
 
 def _check_member(plan: ExportPlan, vm_id: object) -> None:

@@ -190,8 +190,7 @@ class RedactingFilter(logging.Filter):
         if isinstance(record.args, Mapping):
             # "%(token)s" formats a bare value that no pattern can recognise afterwards.
             record.args = {
-                key: MASK if looks_secret(str(key)) else value
-                for key, value in record.args.items()
+                key: MASK if looks_secret(str(key)) else value for key, value in record.args.items()
             }
         for name, value in list(vars(record).items()):
             # ``extra=`` fields: a formatter (a JSON one, say) may print any of them.

@@ -369,6 +369,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "The token never appears in any log record, captured at DEBUG.",
         "Log method and path only; never headers, configs with revealed secrets or URLs "
         "with credentials.",
+        tightened_in=(2,),
     ),
     _check(
         "SECRET-REPR",
@@ -376,12 +377,14 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "The token never appears in the provider's repr or str, nor in the str or repr of "
         "any error it raises.",
         "Keep the token in a hypersdk.Secret and reveal it only into the request header.",
+        tightened_in=(2,),
     ),
     _check(
         "SECRET-URL",
         "hygiene",
         "The token never appears in a request URL.",
         "Send the token in the Authorization header, not in the query string.",
+        tightened_in=(2,),
     ),
     _check(
         "HTTP-MOCKED",

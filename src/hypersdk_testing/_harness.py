@@ -437,10 +437,22 @@ class Harness:
 
     # --- failing -------------------------------------------------------------------------
 
+    def adopt(self, session: Session) -> None:
+        """Report on ``session``, made by another check's harness (a cached scenario).
+
+        Its token joins :attr:`secrets`: the check that reports a leak may not be the one
+        whose session handed the token out (``--hypersdk-check`` runs one at a time).
+        """
+        self._tokens.add(session.cloud.token)
+        self.last_session = session
+
     @property
     def secrets(self) -> set[str]:
-        """Every token handed out so far (redacted from messages)."""
-        return set(self._tokens)
+        """Every token handed out so far, or seen by a session reported on (redacted)."""
+        tokens = set(self._tokens)
+        if self.last_session is not None:
+            tokens.add(self.last_session.cloud.token)
+        return tokens
 
     def fail(
         self,
@@ -457,6 +469,8 @@ class Harness:
         check's own); for a plugin pinned to an older contract it is a warning.
         """
         session = session or self.last_session
+        if session is not None:
+            self._tokens.add(session.cloud.token)
         if (
             session is not None
             and session.cloud.misplaced_token

@@ -22,6 +22,8 @@ TIGHTENED = [
     ("case_insensitive_tag_values", "LIST-FILTER", "tags={'team': 'web'}"),
     ("substring_glob", "LIST-FILTER", "name_pattern='web-0'"),
     ("any_term_search", "SEARCH-SEMANTICS", "'web prod'"),
+    ("token_in_rate_limit_error", "SECRET-REPR", "throttled for token <redacted>"),
+    ("token_in_export_error", "SECRET-REPR", "Authorization: Bearer <redacted>"),
 ]
 
 

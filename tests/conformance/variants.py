@@ -342,6 +342,36 @@ class TokenInErrorMessage(RefcloudProvider):
             raise AuthenticationError(f"refcloud rejected token {token}") from None
 
 
+class TokenInRateLimitError(RefcloudProvider):
+    """Says which credential was throttled: the token goes into the RateLimitError."""
+
+    async def _request(
+        self, method: str, path: str, *, operation: str, identifier: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        try:
+            return await super()._request(
+                method, path, operation=operation, identifier=identifier, **kw
+            )
+        except RateLimitError as exc:
+            token = self._config.password.reveal() if self._config.password else ""
+            raise RateLimitError(
+                f"refcloud {operation}: throttled for token {token}", retry_after=exc.retry_after
+            ) from None
+
+
+class TokenInExportError(RefcloudProvider):
+    """Explains a failed disk download with the request's headers, token included."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        try:
+            return await super()._download(snapshot, part, reporter)
+        except HyperSDKError as exc:
+            token = self._config.password.reveal() if self._config.password else ""
+            raise type(exc)(
+                f"{exc} (GET /snapshots/{snapshot}/disk, Authorization: Bearer {token})"
+            ) from None
+
+
 class FakeCompression(RefcloudProvider):
     """Names the file .gz but writes it uncompressed."""
 
@@ -694,6 +724,8 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "leaks_token_in_log": (LeaksTokenInLog, "SECRET-LOGS"),
     "token_in_error_message": (TokenInErrorMessage, "SECRET-REPR"),
     "token_in_url": (TokenInURL, "SECRET-URL"),
+    "token_in_rate_limit_error": (TokenInRateLimitError, "SECRET-REPR"),
+    "token_in_export_error": (TokenInExportError, "SECRET-REPR"),
     "calls_unmocked_host": (CallsUnmockedHost, "HTTP-MOCKED"),
     "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
     "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),

@@ -25,6 +25,7 @@ TIGHTENED = [
     ("token_in_rate_limit_error", "SECRET-REPR", "throttled for token <redacted>"),
     ("token_in_export_error", "SECRET-REPR", "Authorization: Bearer <redacted>"),
     ("progress_restarts_on_retry", "EXPORT-PROGRESS", "it went down"),
+    ("progress_floor_chunk_count", "EXPORT-PROGRESS", "outside [0, 100]"),
     ("leaves_part_on_failure", "EXPORT-CANCEL", "failed (every disk download dropped)"),
     ("temp_file_left_behind", "EXPORT-CANCEL", "the system temp dir"),
     ("export_leaks_client", "LIFECYCLE-DISCONNECT", "export_vm"),

@@ -404,6 +404,25 @@ class ProgressRestartsOnRetry(RefcloudProvider):
         raise AssertionError("unreachable")
 
 
+class ProgressFloorChunkCount(RefcloudProvider):
+    """Counts 64 KiB reads against total // 65536 chunks: past 100 on the last, short one."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        raw = reporter._reporter  # the caller's reporter, past the clamp
+        client = self._require("export_vm")
+        received = reads = 0
+        with part.open("wb") as sink:
+            async with client.stream("GET", f"/snapshots/{snapshot}/disk") as response:
+                expected = max(int(response.headers.get("Content-Length", "0")) // 65536, 1)
+                async for chunk in response.aiter_bytes(65536):
+                    sink.write(chunk)
+                    received += len(chunk)
+                    reads += 1
+                    if raw is not None:
+                        raw.update("downloading", max(5.0, 100 * reads / expected), "")
+        return received
+
+
 class LeavesPartOnFailure(RefcloudProvider):
     """Removes the partial file when cancelled, but keeps it when the download fails."""
 
@@ -807,6 +826,7 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "no_resume": (NoResume, "EXPORT-RESUME"),
     "fake_compression": (FakeCompression, "EXPORT-COMPRESSION"),
     "progress_restarts_on_retry": (ProgressRestartsOnRetry, "EXPORT-PROGRESS"),
+    "progress_floor_chunk_count": (ProgressFloorChunkCount, "EXPORT-PROGRESS"),
     "leaves_part_on_failure": (LeavesPartOnFailure, "EXPORT-CANCEL"),
     "temp_file_left_behind": (TempFileLeftBehind, "EXPORT-CANCEL"),
     "export_leaks_client": (ExportLeaksClient, "LIFECYCLE-DISCONNECT"),

@@ -65,8 +65,7 @@ _TOUR_FAULTS = (
     Fault.rate_limited(0.01),
     Fault.http(503),
     Fault.http(401),
-    Fault.timeout(),
-    Fault.connection_reset(),
+    Fault.connection_reset(),  # a transport error (timeouts take the same mapping)
     Fault.malformed_json(),
     Fault.wrong_shape(),
     Fault.reset_mid_body(),

@@ -272,9 +272,10 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "FAULT-UNAVAILABLE",
         "faults",
         "Persistent 5xx, timeouts and connection resets raise ProviderUnavailableError "
-        "within the retry budget.",
+        "from every operation within the retry budget.",
         "Bound retries; map 5xx with raise_for_response and httpx transport errors with "
         "hypersdk.error_for_exception.",
+        tightened_in=(2,),
     ),
     _check(
         "FAULT-BAD-BODY",
@@ -308,10 +309,12 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "EXPORT-RESULT",
         "export",
         "Each supported format writes files that exist inside output_path and match the "
-        "ExportResult: format, vm id and name, size, and checksum = SHA-256 of the main file.",
+        "ExportResult: format, vm id and name, size, checksum = SHA-256 of the main file, and "
+        "output_path = options.output_path.",
         "Compute the checksum and size from the bytes actually written, and list files "
         "relative to output_path with the main file first.",
         requires="export",
+        tightened_in=(2,),
     ),
     _check(
         "EXPORT-UNSUPPORTED",
@@ -331,19 +334,22 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
     _check(
         "EXPORT-PROGRESS",
         "export",
-        "Progress percentages stay within [0, 100], never decrease and end at 100.",
+        "Progress percentages stay within [0, 100], never decrease (across resumed or "
+        "retried downloads too) and end at 100.",
         "Report progress from one place that clamps and keeps the maximum, and report 100 "
         "once the files are final.",
         requires="export",
+        tightened_in=(2,),
     ),
     _check(
         "EXPORT-CANCEL",
         "export",
-        "A cancelled export leaves no file behind and undoes (or logs at WARNING) every "
-        "provider-side change it made.",
+        "A cancelled or failed export leaves no file behind (in output_path or the system "
+        "temp dir) and undoes (or logs at WARNING) every provider-side change it made.",
         "Write to a temporary name and delete it in a finally block; undo snapshots in a "
         "shielded cancel scope (anyio.CancelScope(shield=True)).",
         requires="export",
+        tightened_in=(2,),
     ),
     _check(
         "EXPORT-RESUME",
@@ -353,6 +359,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "Catch the transport error mid-body and continue with a Range request (or restart "
         "the download), then verify size and checksum.",
         requires="supports_streaming",
+        tightened_in=(2,),
     ),
     _check(
         "EXPORT-COMPRESSION",
@@ -369,6 +376,7 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "The token never appears in any log record, captured at DEBUG.",
         "Log method and path only; never headers, configs with revealed secrets or URLs "
         "with credentials.",
+        tightened_in=(2,),
     ),
     _check(
         "SECRET-REPR",
@@ -376,12 +384,14 @@ CONTRACT: Final[tuple[ContractCheck, ...]] = (
         "The token never appears in the provider's repr or str, nor in the str or repr of "
         "any error it raises.",
         "Keep the token in a hypersdk.Secret and reveal it only into the request header.",
+        tightened_in=(2,),
     ),
     _check(
         "SECRET-URL",
         "hygiene",
         "The token never appears in a request URL.",
         "Send the token in the Authorization header, not in the query string.",
+        tightened_in=(2,),
     ),
     _check(
         "HTTP-MOCKED",

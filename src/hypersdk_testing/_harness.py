@@ -32,7 +32,7 @@ from hypersdk_testing._failure import (
     format_exchange,
     violation_message,
 )
-from hypersdk_testing._fakecloud import STALL_CAP, FakeCloud
+from hypersdk_testing._fakecloud import DEFAULT_DISK_SIZE, STALL_CAP, FakeCloud
 from hypersdk_testing._guard import NetworkGuard
 from hypersdk_testing._loopback import LoopbackNetwork
 from hypersdk_testing._world import standard_world
@@ -374,6 +374,7 @@ class Harness:
         connect: bool = True,
         cloud: FakeCloud | None = None,
         adjust: Callable[[ProviderConfig], ProviderConfig] | None = None,
+        disk_size: int | None = None,
     ) -> AsyncIterator[Session]:
         """A provider connected to a FakeCloud of ``vms``, served by the author's mock_api.
 
@@ -388,6 +389,7 @@ class Harness:
                 page_size=self.suite.page_size,
                 auth_scheme=self.suite.auth_scheme,
                 auth_header=self.suite.auth_header,
+                disk_size=DEFAULT_DISK_SIZE if disk_size is None else disk_size,
             )
         network = self.network
         cloud._network = network  # the suite serves the cloud it built
@@ -435,12 +437,42 @@ class Harness:
             network.stop_serving()
             router.stop(clear=False, reset=True, quiet=True)
 
+    @contextlib.contextmanager
+    def private_tempdir(self) -> Iterator[Path]:
+        """Point :mod:`tempfile` at a directory of this check's own for the block.
+
+        Whatever is left in it afterwards the plugin left in "the system temp dir"; the
+        real one is shared with other processes, whose files must not count.
+        """
+        import tempfile
+
+        directory = self.tmp_path / "system-tmp"
+        directory.mkdir(parents=True, exist_ok=True)
+        previous = tempfile.tempdir
+        tempfile.tempdir = str(directory)
+        try:
+            yield directory
+        finally:
+            tempfile.tempdir = previous
+
     # --- failing -------------------------------------------------------------------------
+
+    def adopt(self, session: Session) -> None:
+        """Report on ``session``, made by another check's harness (a cached scenario).
+
+        Its token joins :attr:`secrets`: the check that reports a leak may not be the one
+        whose session handed the token out (``--hypersdk-check`` runs one at a time).
+        """
+        self._tokens.add(session.cloud.token)
+        self.last_session = session
 
     @property
     def secrets(self) -> set[str]:
-        """Every token handed out so far (redacted from messages)."""
-        return set(self._tokens)
+        """Every token handed out so far, or seen by a session reported on (redacted)."""
+        tokens = set(self._tokens)
+        if self.last_session is not None:
+            tokens.add(self.last_session.cloud.token)
+        return tokens
 
     def fail(
         self,
@@ -457,6 +489,8 @@ class Harness:
         check's own); for a plugin pinned to an older contract it is a warning.
         """
         session = session or self.last_session
+        if session is not None:
+            self._tokens.add(session.cloud.token)
         if (
             session is not None
             and session.cloud.misplaced_token

@@ -220,7 +220,23 @@ def pytest_runtest_makereport(
     store = item.config.stash.get(_REPORT, None)
     if store is not None and (report.when == "call" or not report.passed):
         _plugin_report(store, item).add(_outcome(item, check, report))
+    _redact(report)
     return report
+
+
+def _redact(report: pytest.TestReport) -> None:
+    """No token in pytest's own failure text: its captured logs and output, the traceback.
+
+    A leaking plugin logs its token, and pytest prints captured log records on failure.
+    """
+    from hypersdk_testing._report import redact_report_text
+
+    report.sections = [(title, redact_report_text(text)) for title, text in report.sections]
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        shown = str(report.longrepr)
+        redacted = redact_report_text(shown)
+        if redacted != shown:
+            report.longrepr = redacted
 
 
 def _plugin_report(store: Report, item: pytest.Item) -> PluginReport:

@@ -55,6 +55,8 @@ def test_report_redacts_tokens_when_checks_run_one_at_a_time(
         "-p", "no:cacheprovider", "--hypersdk-report=report", *args
     )
     assert result.ret == 1, result.stdout.str()
+    # pytest's own failure text too: the reporting check adopts the tour's token.
+    assert not _TOKEN.search(result.stdout.str()), result.stdout.str()
     for name in ("report.json", "report.md"):
         text = (pytester.path / name).read_text(encoding="utf-8")
         assert not _TOKEN.search(text), f"{name} holds a token:\n{text}"

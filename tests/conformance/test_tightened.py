@@ -22,6 +22,15 @@ TIGHTENED = [
     ("case_insensitive_tag_values", "LIST-FILTER", "tags={'team': 'web'}"),
     ("substring_glob", "LIST-FILTER", "name_pattern='web-0'"),
     ("any_term_search", "SEARCH-SEMANTICS", "'web prod'"),
+    ("token_in_rate_limit_error", "SECRET-REPR", "throttled for token <redacted>"),
+    ("token_in_export_error", "SECRET-REPR", "Authorization: Bearer <redacted>"),
+    ("progress_restarts_on_retry", "EXPORT-PROGRESS", "it went down"),
+    ("progress_floor_chunk_count", "EXPORT-PROGRESS", "outside [0, 100]"),
+    ("leaves_part_on_failure", "EXPORT-CANCEL", "failed (every disk download dropped)"),
+    ("temp_file_left_behind", "EXPORT-CANCEL", "the system temp dir"),
+    ("export_leaks_client", "LIFECYCLE-DISCONNECT", "export_vm"),
+    ("get_wraps_outages", "FAULT-UNAVAILABLE", "ProviderUnavailableError from get_vm"),
+    ("result_path_is_the_file", "EXPORT-RESULT", "expected options.output_path"),
 ]
 
 

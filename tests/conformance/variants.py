@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import shutil
+import sys
+import tempfile
 import time
 import types
 from datetime import datetime
@@ -35,6 +39,7 @@ from hypersdk import (
     VMFilter,
     VMInfo,
     VMNotFoundError,
+    error_for_exception,
 )
 from tests.conformance import blocking_provider, reference_provider, requests_provider
 from tests.conformance.blocking_provider import BlockingRefcloud
@@ -340,6 +345,134 @@ class TokenInErrorMessage(RefcloudProvider):
         except AuthenticationError:
             token = self._config.password.reveal() if self._config.password else ""
             raise AuthenticationError(f"refcloud rejected token {token}") from None
+
+
+class TokenInRateLimitError(RefcloudProvider):
+    """Says which credential was throttled: the token goes into the RateLimitError."""
+
+    async def _request(
+        self, method: str, path: str, *, operation: str, identifier: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        try:
+            return await super()._request(
+                method, path, operation=operation, identifier=identifier, **kw
+            )
+        except RateLimitError as exc:
+            token = self._config.password.reveal() if self._config.password else ""
+            raise RateLimitError(
+                f"refcloud {operation}: throttled for token {token}", retry_after=exc.retry_after
+            ) from None
+
+
+class TokenInExportError(RefcloudProvider):
+    """Explains a failed disk download with the request's headers, token included."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        try:
+            return await super()._download(snapshot, part, reporter)
+        except HyperSDKError as exc:
+            token = self._config.password.reveal() if self._config.password else ""
+            raise type(exc)(
+                f"{exc} (GET /snapshots/{snapshot}/disk, Authorization: Bearer {token})"
+            ) from None
+
+
+class ProgressRestartsOnRetry(RefcloudProvider):
+    """Restarts a dropped download from byte 0, and reports its progress from 0 again."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        raw = reporter._reporter  # the caller's reporter, past the clamp
+        client = self._require("export_vm")
+        for attempt in range(1, self.max_attempts + 1):
+            received = 0
+            try:
+                with part.open("wb") as sink:
+                    async with client.stream("GET", f"/snapshots/{snapshot}/disk") as response:
+                        response.raise_for_status()
+                        total = int(response.headers.get("Content-Length", "0"))
+                        async for chunk in response.aiter_bytes():
+                            sink.write(chunk)
+                            received += len(chunk)
+                            if raw is not None:
+                                raw.update("downloading", 5 + 90 * received / max(total, 1), "")
+                return received
+            except httpx.TransportError as exc:
+                if attempt == self.max_attempts:
+                    raise error_for_exception(
+                        exc, provider="refcloud", operation="export_vm"
+                    ) from None
+        raise AssertionError("unreachable")
+
+
+class ProgressFloorChunkCount(RefcloudProvider):
+    """Counts 64 KiB reads against total // 65536 chunks: past 100 on the last, short one."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        raw = reporter._reporter  # the caller's reporter, past the clamp
+        client = self._require("export_vm")
+        received = reads = 0
+        with part.open("wb") as sink:
+            async with client.stream("GET", f"/snapshots/{snapshot}/disk") as response:
+                expected = max(int(response.headers.get("Content-Length", "0")) // 65536, 1)
+                async for chunk in response.aiter_bytes(65536):
+                    sink.write(chunk)
+                    received += len(chunk)
+                    reads += 1
+                    if raw is not None:
+                        raw.update("downloading", max(5.0, 100 * reads / expected), "")
+        return received
+
+
+class LeavesPartOnFailure(RefcloudProvider):
+    """Removes the partial file when cancelled, but keeps it when the download fails."""
+
+    def _discard(self, part: Path) -> None:
+        if not isinstance(sys.exc_info()[1], HyperSDKError):
+            super()._discard(part)
+
+
+class TempFileLeftBehind(RefcloudProvider):
+    """Stages the download in the system temp dir and moves it only when it completes."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        handle, staging = tempfile.mkstemp(suffix=".raw")
+        os.close(handle)
+        received = await super()._download(snapshot, Path(staging), reporter)
+        shutil.move(staging, part)
+        return received
+
+
+class ExportLeaksClient(RefcloudProvider):
+    """Downloads the disk with a client of its own, and never closes it."""
+
+    async def _download(self, snapshot: str, part: Path, reporter: Any) -> int:
+        main = self._client
+        self._client = self._make_client(self._config, self._token(self._config))
+        try:
+            return await super()._download(snapshot, part, reporter)
+        finally:
+            self._client = main
+
+
+class ResultPathIsTheFile(RefcloudProvider):
+    """Reports the main file's path as output_path, not the directory it was asked for."""
+
+    async def export_vm(self, identifier: str, options: Any, *, progress: Any = None) -> Any:
+        result = await super().export_vm(identifier, options, progress=progress)
+        main = result.output_path / result.files[0]
+        return attrs.evolve(result, output_path=main)
+
+
+class GetWrapsOutages(RefcloudProvider):
+    """Wraps whatever goes wrong in get_vm (but "not found") in a generic ProviderAPIError."""
+
+    async def get_vm(self, identifier: str) -> VMInfo:
+        try:
+            return await super().get_vm(identifier)
+        except VMNotFoundError:
+            raise
+        except HyperSDKError as exc:
+            raise ProviderAPIError(f"refcloud get_vm({identifier!r}) failed: {exc}") from None
 
 
 class FakeCompression(RefcloudProvider):
@@ -677,6 +810,7 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "retries_429_forever": (Retries429Forever, "FAULT-RATE-LIMIT-BUDGET"),
     "no_5xx_retry": (No5xxRetry, "FAULT-TRANSIENT"),
     "timeouts_as_api_errors": (TimeoutsAsAPIErrors, "FAULT-UNAVAILABLE"),
+    "get_wraps_outages": (GetWrapsOutages, "FAULT-UNAVAILABLE"),
     "raw_json_errors": (RawJSONErrors, "FAULT-BAD-BODY"),
     "raw_transport_errors": (RawTransportErrors, "FAULT-ERROR-TYPES"),
     "auth_error_as_api_error": (AuthErrorAsAPIError, "FAULT-ERROR-TYPES"),
@@ -691,9 +825,17 @@ VARIANTS: dict[str, tuple[ProviderClass, str]] = {
     "snapshot_left_on_cancel": (SnapshotLeftOnCancel, "EXPORT-CANCEL"),
     "no_resume": (NoResume, "EXPORT-RESUME"),
     "fake_compression": (FakeCompression, "EXPORT-COMPRESSION"),
+    "progress_restarts_on_retry": (ProgressRestartsOnRetry, "EXPORT-PROGRESS"),
+    "progress_floor_chunk_count": (ProgressFloorChunkCount, "EXPORT-PROGRESS"),
+    "leaves_part_on_failure": (LeavesPartOnFailure, "EXPORT-CANCEL"),
+    "temp_file_left_behind": (TempFileLeftBehind, "EXPORT-CANCEL"),
+    "export_leaks_client": (ExportLeaksClient, "LIFECYCLE-DISCONNECT"),
+    "result_path_is_the_file": (ResultPathIsTheFile, "EXPORT-RESULT"),
     "leaks_token_in_log": (LeaksTokenInLog, "SECRET-LOGS"),
     "token_in_error_message": (TokenInErrorMessage, "SECRET-REPR"),
     "token_in_url": (TokenInURL, "SECRET-URL"),
+    "token_in_rate_limit_error": (TokenInRateLimitError, "SECRET-REPR"),
+    "token_in_export_error": (TokenInExportError, "SECRET-REPR"),
     "calls_unmocked_host": (CallsUnmockedHost, "HTTP-MOCKED"),
     "no_timeout": (NoTimeout, "HTTP-TIMEOUTS"),
     "shared_pagination_state": (SharedPaginationState, "CONCURRENT-CALLS"),

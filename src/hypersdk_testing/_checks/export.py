@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import lzma
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -24,17 +25,19 @@ from hypersdk import (
 )
 from hypersdk._codecs import CODECS
 from hypersdk_testing._checks._registry import implements
+from hypersdk_testing._fakecloud import Fault
 from hypersdk_testing._harness import describe_error
 from hypersdk_testing._world import PLAIN_NAMES
 from hypersdk_testing.strategies import HOSTILE_NAMES
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from hypersdk import ProgressReporter, VMInfo
     from hypersdk_testing._harness import Harness, Session
 
 _CANDIDATE_UNSUPPORTED = ("vmdk", "qcow2", "vhdx", "ova", "raw", "vhd")
+# Contract 2: a disk larger than common read sizes and not a multiple of any of them, so
+# a download takes many chunks for any reader and the last one is short.
+_LARGE_DISK: Final = 3 * 1024 * 1024 + 12345
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -60,6 +63,25 @@ async def _export(
     return result
 
 
+def _disk_size(h: Harness) -> int | None:
+    """The large disk from contract 2 on; contract 1's default for a plugin pinned to it."""
+    return _LARGE_DISK if h.contract >= 2 else None
+
+
+def _placement_problems(result: ExportResult, options: ExportOptions) -> list[str]:
+    """Contract 2: ``output_path`` is the directory asked for, ``files`` names relative to it."""
+    problems = []
+    if Path(result.output_path).resolve() != options.output_path.resolve():
+        problems.append(
+            f"output_path {str(result.output_path)!r}, expected options.output_path "
+            f"{str(options.output_path)!r}"
+        )
+    absolute = [name for name in result.files if Path(name).is_absolute()]
+    if absolute:
+        problems.append(f"files {absolute!r} are absolute; list names relative to output_path")
+    return problems
+
+
 def _is_disk_format(h: Harness, fmt: str) -> bool:
     return fmt.casefold() in {name.casefold() for name in h.suite.disk_image_formats}
 
@@ -81,6 +103,8 @@ def _result_problems(
         return problems
     root = options.output_path.resolve()
     for name in result.files:
+        if Path(name).is_absolute():
+            continue  # _placement_problems says so
         path = (options.output_path / name).resolve()
         if not path.is_relative_to(root):
             problems.append(f"file {name!r} lies outside output_path")
@@ -116,7 +140,7 @@ def export_result(h: Harness) -> None:
 
     async def body() -> None:
         for index, fmt in enumerate(h.capabilities.supported_formats):
-            async with h.session(world) as session:
+            async with h.session(world, disk_size=_disk_size(h)) as session:
                 vm = session.cloud.vms[0]
                 out = h.tmp_path / f"format-{index}" / "out"
                 options = ExportOptions(output_path=out, format=fmt)
@@ -126,6 +150,14 @@ def export_result(h: Harness) -> None:
                     h.fail(
                         expected=f"an ExportResult that matches the {fmt} files written",
                         actual="\n  - " + "\n  - ".join(problems),
+                    )
+                placement = _placement_problems(result, options)
+                if placement:
+                    h.fail(
+                        expected=f"an ExportResult whose output_path and files are where "
+                        f"the {fmt} export was asked to write",
+                        actual="\n  - " + "\n  - ".join(placement),
+                        since=2,
                     )
 
     h.run(body)
@@ -205,35 +237,68 @@ def export_confined(h: Harness) -> None:
     h.run(body)
 
 
+def _progress_problems(percents: list[float]) -> list[str]:
+    problems = []
+    if not percents:
+        problems.append("no progress was reported")
+    else:
+        outside = [p for p in percents if not 0 <= p <= 100]
+        if outside:
+            problems.append(f"values outside [0, 100]: {outside[:5]}")
+        drops = [(a, b) for a, b in itertools.pairwise(percents) if b < a]
+        if drops:
+            problems.append(f"it went down: {drops[:3]}")
+        if percents[-1] != 100:
+            problems.append(f"the last value is {percents[-1]}, not 100")
+    return problems
+
+
+def _sequence(percents: list[float]) -> str:
+    return f" (sequence: {percents[:12]}{' ...' if len(percents) > 12 else ''})"
+
+
 @implements("EXPORT-PROGRESS")
 def export_progress(h: Harness) -> None:
     fmt = h.capabilities.supported_formats[0]
 
     async def body() -> None:
+        # Contract 1's disk, then (contract 2) one of many chunks for any reader.
+        for disk_size, since in ((None, 1), (_LARGE_DISK, 2)):
+            async with h.session(h.world(2), disk_size=disk_size) as session:
+                reporter = RecordingReporter()
+                vm = session.cloud.vms[0]
+                out = h.tmp_path / f"out-{since}"
+                await _export(h, session, vm, ExportOptions(output_path=out, format=fmt), reporter)
+                percents = reporter.percents
+                problems = _progress_problems(percents)
+                if problems:
+                    h.fail(
+                        expected="percents within [0, 100], non-decreasing, ending at 100",
+                        actual="; ".join(problems) + _sequence(percents),
+                        context=None
+                        if since == 1
+                        else f"a disk of {_LARGE_DISK} bytes (3 MiB + 12345, many chunks)",
+                        since=since,
+                    )
+        # Contract 2: across a download that drops twice and is resumed (or restarted).
         async with h.session(h.world(2)) as session:
             reporter = RecordingReporter()
             vm = session.cloud.vms[0]
-            await _export(
-                h, session, vm, ExportOptions(output_path=h.tmp_path / "out", format=fmt), reporter
-            )
+            session.cloud.inject(Fault.reset_mid_body(), times=2)
+            options = ExportOptions(output_path=h.tmp_path / "dropped", format=fmt)
+            try:
+                await session.provider.export_vm(vm.id, options, progress=reporter)
+            except HyperSDKError:
+                return  # not resuming is EXPORT-RESUME's business
             percents = reporter.percents
-            problems = []
-            if not percents:
-                problems.append("no progress was reported")
-            else:
-                outside = [p for p in percents if not 0 <= p <= 100]
-                if outside:
-                    problems.append(f"values outside [0, 100]: {outside[:5]}")
-                drops = [(a, b) for a, b in itertools.pairwise(percents) if b < a]
-                if drops:
-                    problems.append(f"it went down: {drops[:3]}")
-                if percents[-1] != 100:
-                    problems.append(f"the last value is {percents[-1]}, not 100")
+            problems = _progress_problems(percents)
             if problems:
                 h.fail(
-                    expected="percents within [0, 100], non-decreasing, ending at 100",
-                    actual="; ".join(problems)
-                    + f" (sequence: {percents[:12]}{' ...' if len(percents) > 12 else ''})",
+                    expected="percents within [0, 100], non-decreasing, ending at 100, also "
+                    "when the download drops and is resumed or retried",
+                    actual="; ".join(problems) + _sequence(percents),
+                    context="the disk download was cut half way, twice",
+                    since=2,
                 )
 
     h.run(body)
@@ -275,76 +340,124 @@ class _CancellingReporter:
             self.canceller()
 
 
+def _check_leftovers(
+    h: Harness, out: Path, temp: Path, session: Session, how: str, *, since: int
+) -> None:
+    """Nothing of the export left in output_path's parent, the temp dir, or the cloud."""
+    left = _files_under(out.parent) if out.parent.exists() else []
+    if left:
+        h.fail(
+            expected=f"no file left after the export {how}",
+            actual=f"left behind: {[str(p.relative_to(out.parent)) for p in left]}",
+            since=since,
+        )
+    stray = _files_under(temp)
+    if stray:
+        h.fail(
+            expected=f"no file left in the system temp dir after the export {how}",
+            actual=f"left behind: {[str(p.relative_to(temp)) for p in stray]}",
+            context="tempfile's directory pointed at a private one for the check",
+            since=2,
+        )
+    logged = " ".join(text for record, text in h.logs.texts() if record.levelno >= 30)
+    undone = [m for m in session.cloud.leftovers() if str(m.details.get("id")) not in logged]
+    if undone:
+        h.fail(
+            expected=f"every provider-side change undone (or logged at WARNING) after "
+            f"the export {how}",
+            actual="left behind: " + ", ".join(f"{m.kind} {dict(m.details)}" for m in undone),
+            since=since,
+        )
+
+
 @implements("EXPORT-CANCEL")
 def export_cancel(h: Harness) -> None:
     fmt = h.capabilities.supported_formats[0]
 
-    async def attempt(on_progress: bool) -> tuple[bool, Session]:
+    async def attempt(on_progress: bool) -> bool:
         out = h.tmp_path / ("by-progress" if on_progress else "by-download") / "out"
-        async with h.session(h.world(2)) as session:
-            vm = session.cloud.vms[0]
-            with anyio.CancelScope() as scope:
-                canceller = _Canceller(scope)
-                session.cloud.on_disk_chunk = None if on_progress else canceller
-                reporter = _CancellingReporter(canceller, enabled=on_progress)
-                try:
-                    await session.provider.export_vm(
-                        vm.id, ExportOptions(output_path=out, format=fmt), progress=reporter
-                    )
-                except HyperSDKError:
-                    pass
-                except Exception as exc:
-                    h.fail(expected="cancellation or a HyperSDKError", actual=describe_error(exc))
-            session.cloud.on_disk_chunk = None
-            if not canceller.fired:
-                return False, session
-            left = _files_under(out.parent) if out.parent.exists() else []
-            if left:
-                h.fail(
-                    expected="no file left after the export was cancelled",
-                    actual=f"left behind: {[str(p.relative_to(out.parent)) for p in left]}",
-                    context="cancelled "
+        with h.private_tempdir() as temp:
+            async with h.session(h.world(2)) as session:
+                vm = session.cloud.vms[0]
+                with anyio.CancelScope() as scope:
+                    canceller = _Canceller(scope)
+                    session.cloud.on_disk_chunk = None if on_progress else canceller
+                    reporter = _CancellingReporter(canceller, enabled=on_progress)
+                    try:
+                        await session.provider.export_vm(
+                            vm.id, ExportOptions(output_path=out, format=fmt), progress=reporter
+                        )
+                    except HyperSDKError:
+                        pass
+                    except Exception as exc:
+                        h.fail(
+                            expected="cancellation or a HyperSDKError", actual=describe_error(exc)
+                        )
+                session.cloud.on_disk_chunk = None
+                if not canceller.fired:
+                    return False
+                _check_leftovers(
+                    h,
+                    out,
+                    temp,
+                    session,
+                    "was cancelled "
                     + (
                         "at the first progress update between 0 and 100"
                         if on_progress
                         else "after the first chunk of the disk download"
                     ),
+                    since=1,
                 )
-            logged = " ".join(text for record, text in h.logs.texts() if record.levelno >= 30)
-            undone = [
-                m for m in session.cloud.leftovers() if str(m.details.get("id")) not in logged
-            ]
-            if undone:
-                h.fail(
-                    expected="every provider-side change undone (or logged at WARNING) after "
-                    "cancellation",
-                    actual="left behind: "
-                    + ", ".join(f"{m.kind} {dict(m.details)}" for m in undone),
-                )
-            return True, session
+                return True
+
+    async def failure() -> None:
+        """Contract 2: an export that fails for good (every download drops) cleans up too."""
+        out = h.tmp_path / "failed" / "out"
+        with h.private_tempdir() as temp:
+            async with h.session(h.world(2)) as session:
+                vm = session.cloud.vms[0]
+                session.cloud.inject(Fault.reset_mid_body(), times=None)
+                try:
+                    with anyio.move_on_after(h.suite.retry_budget):
+                        await session.provider.export_vm(
+                            vm.id, ExportOptions(output_path=out, format=fmt)
+                        )
+                except HyperSDKError:
+                    pass
+                except Exception as exc:
+                    h.fail(
+                        expected="a HyperSDKError when every disk download drops half way",
+                        actual=describe_error(exc),
+                        since=2,
+                    )
+                session.cloud.clear_faults()
+                if session.cloud.disk_requests:
+                    _check_leftovers(
+                        h, out, temp, session, "failed (every disk download dropped)", since=2
+                    )
 
     async def body() -> None:
-        fired, _ = await attempt(on_progress=False)
+        fired = await attempt(on_progress=False)
         if not fired:
-            fired, _ = await attempt(on_progress=True)
+            fired = await attempt(on_progress=True)
         if not fired:
             h.fail(
                 expected="an export that downloads a disk or reports progress between 0 and "
                 "100, so it can be cancelled mid-way",
                 actual="neither happened",
             )
+        await failure()
 
     h.run(body)
 
 
 @implements("EXPORT-RESUME")
 def export_resume(h: Harness) -> None:
-    from hypersdk_testing._fakecloud import Fault
-
     fmt = h.capabilities.supported_formats[0]
 
     async def body() -> None:
-        async with h.session(h.world(2)) as session:
+        async with h.session(h.world(2), disk_size=_disk_size(h)) as session:
             vm = session.cloud.vms[0]
             session.cloud.inject(Fault.reset_mid_body())
             options = ExportOptions(output_path=h.tmp_path / "out", format=fmt)

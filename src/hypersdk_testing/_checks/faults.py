@@ -10,6 +10,7 @@ import anyio
 
 from hypersdk import (
     AuthenticationError,
+    ExportOptions,
     HyperSDKError,
     ProviderAPIError,
     ProviderUnavailableError,
@@ -179,25 +180,63 @@ def fault_transient(h: Harness) -> None:
     h.run(body)
 
 
+def _every_operation(h: Harness, session: Session) -> dict[str, Callable[[], Awaitable[object]]]:
+    """list_vms() first (contract 1 checked only it), then every other operation."""
+    provider = session.provider
+    vm_id = session.cloud.vms[0].id
+    operations: dict[str, Callable[[], Awaitable[object]]] = {
+        "list_vms()": provider.list_vms,
+        "validate_credentials()": provider.validate_credentials,
+        f"get_vm({vm_id!r})": lambda: provider.get_vm(vm_id),
+        "search_vms('vm')": lambda: provider.search_vms("vm"),
+    }
+    formats = h.capabilities.supported_formats
+    if formats:
+        options = ExportOptions(output_path=h.tmp_path / "unavailable", format=formats[0])
+        operations[f"export_vm({vm_id!r}, ...)"] = lambda: provider.export_vm(vm_id, options)
+    return operations
+
+
+async def _unavailable(h: Harness, fault: Fault, *, everywhere: bool) -> None:
+    async with h.session(_world(h)) as session:
+        operations = _every_operation(h, session)
+        if not everywhere:
+            operations = {"list_vms()": operations["list_vms()"]}
+        session.cloud.inject(fault, times=None)
+        outcomes: dict[str, tuple[object, BaseException | None, float, bool]] = {}
+
+        async def run(label: str, call: Callable[[], Awaitable[object]]) -> None:
+            outcomes[label] = await _bounded(h, call)
+
+        # All at once: each gives up within the retry budget, so the wait is one budget.
+        async with anyio.create_task_group() as tasks:
+            for label, call in operations.items():
+                tasks.start_soon(run, label, call)
+        for label in operations:
+            _, error, seconds, timed_out = outcomes[label]
+            if timed_out or not isinstance(error, ProviderUnavailableError):
+                h.fail(
+                    expected=f"ProviderUnavailableError from {label} when every request gets "
+                    f"{fault.describe()}",
+                    actual=(
+                        f"still retrying after {seconds:.1f} s"
+                        if timed_out
+                        else describe_error(error)
+                        if error
+                        else f"{label} returned normally"
+                    ),
+                    since=1 if label == "list_vms()" else 2,
+                )
+
+
 @implements("FAULT-UNAVAILABLE")
 def fault_unavailable(h: Harness) -> None:
     async def body() -> None:
-        for fault in (Fault.http(503), Fault.http(500), Fault.timeout(), Fault.connection_reset()):
-            async with h.session(_world(h)) as session:
-                session.cloud.inject(fault, times=None)
-                _, error, seconds, timed_out = await _bounded(h, session.provider.list_vms)
-                if timed_out or not isinstance(error, ProviderUnavailableError):
-                    h.fail(
-                        expected="ProviderUnavailableError when every request gets "
-                        f"{fault.describe()}",
-                        actual=(
-                            f"still retrying after {seconds:.1f} s"
-                            if timed_out
-                            else describe_error(error)
-                            if error
-                            else "list_vms() returned normally"
-                        ),
-                    )
+        # Every operation under one status, one timeout and one reset; 500 as contract 1.
+        await _unavailable(h, Fault.http(503), everywhere=True)
+        await _unavailable(h, Fault.http(500), everywhere=False)
+        await _unavailable(h, Fault.timeout(), everywhere=True)
+        await _unavailable(h, Fault.connection_reset(), everywhere=True)
 
     h.run(body)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -206,6 +207,8 @@ def lifecycle_disconnect(h: Harness) -> None:
                     await provider.disconnect()  # before connect: a no-op
                     await provider.connect(session.config)
                     await provider.list_vms()
+                    after_list = len(clients)
+                    await _every_operation(h, session)
                     await provider.disconnect()
                     await provider.disconnect()
                 except Exception as exc:
@@ -213,16 +216,42 @@ def lifecycle_disconnect(h: Harness) -> None:
                         expected="disconnect() to never raise, however often it is called",
                         actual=describe_error(exc),
                     )
-                still_open = [client for client in clients if not client.is_closed]
+                still_open = [
+                    (index, client) for index, client in enumerate(clients) if not client.is_closed
+                ]
                 if still_open:
                     h.fail(
                         expected="every HTTP client closed after disconnect()",
                         actual=f"{len(still_open)} of {len(clients)} client(s) still open: "
-                        + ", ".join(type(client).__name__ for client in still_open),
+                        + ", ".join(type(client).__name__ for _, client in still_open),
+                        context=None
+                        if still_open[0][0] < after_list
+                        else "made after connect() and list_vms(), by get_vm, search_vms or "
+                        "export_vm",
+                        since=1 if still_open[0][0] < after_list else 2,
                     )
                 await _socket_connections_closed(h, session)
 
     h.run(body)
+
+
+async def _every_operation(h: Harness, session: Session) -> None:
+    """Contract 2: clients made by any operation count, export_vm's included."""
+    provider = session.provider
+    vm_id = session.cloud.vms[0].id
+    formats = h.capabilities.supported_formats
+    out = h.tmp_path / "disconnect-export"
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: provider.get_vm(vm_id),
+        lambda: provider.search_vms("a"),
+    ]
+    if formats:
+        calls.append(
+            lambda: provider.export_vm(vm_id, ExportOptions(output_path=out, format=formats[0]))
+        )
+    for call in calls:
+        with contextlib.suppress(Exception):  # how they fail is other checks' business
+            await call()
 
 
 async def _socket_connections_closed(h: Harness, session: Session) -> None:

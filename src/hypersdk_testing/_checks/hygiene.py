@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import weakref
 from typing import TYPE_CHECKING
 
@@ -41,10 +42,19 @@ class _Tour:
         self.logs_v1 = 0
         self.exchange_v1 = 0
         self.blocked: list[BlockedConnection] = []
+        # Per contract-2 fault, what each operation did: (result, error, seconds, timed_out).
+        # FAULT-UNAVAILABLE reads the 503 and reset passes here instead of walking again.
+        self.outcomes: dict[str, dict[str, tuple[object, BaseException | None, float, bool]]]
+        self.outcomes = {}
 
 
 # One tour per conformance class: the hygiene checks all read the same walk.
 _TOURS: weakref.WeakKeyDictionary[type, _Tour] = weakref.WeakKeyDictionary()
+
+
+def shared_tour(h: Harness) -> _Tour:
+    """The class's one walk through every operation and fault (made on first use)."""
+    return _tour_of(h)
 
 
 def _tour_of(h: Harness) -> _Tour:
@@ -70,6 +80,12 @@ _TOUR_FAULTS = (
     Fault.wrong_shape(),
     Fault.reset_mid_body(),
 )
+
+
+# The passes FAULT-UNAVAILABLE judges from the walk (every operation must end in
+# ProviderUnavailableError) instead of driving them again.
+SHARED_WITH_FAULTS = (Fault.http(503), Fault.connection_reset())
+assert all(fault in _TOUR_FAULTS for fault in SHARED_WITH_FAULTS)
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -106,12 +122,22 @@ async def _tour(h: Harness) -> _Tour:
                 progress=RecordingReporter(),
             )
 
-        async def attempt(step: Callable[[], Awaitable[object]]) -> None:
-            with anyio.move_on_after(h.suite.retry_budget):
+        async def attempt(
+            step: Callable[[], Awaitable[object]],
+            record: dict[str, tuple[object, BaseException | None, float, bool]] | None = None,
+            label: str = "",
+        ) -> None:
+            started = time.monotonic()
+            result: object = None
+            error: BaseException | None = None
+            with anyio.move_on_after(h.suite.retry_budget) as scope:
                 try:
-                    await step()
+                    result = await step()
                 except Exception as exc:
+                    error = exc
                     tour.errors.append(exc)
+            if record is not None:
+                record[label] = (result, error, time.monotonic() - started, scope.cancelled_caught)
 
         steps: list[tuple[Fault | None, Callable[[], Awaitable[object]]]] = [
             (None, provider.validate_credentials),
@@ -139,21 +165,24 @@ async def _tour(h: Harness) -> _Tour:
         tour.logs_v1 = len(h.logs.texts())
         tour.exchange_v1 = len(session.exchange())
 
-        operations: list[Callable[[], Awaitable[object]]] = [
-            provider.validate_credentials,
-            provider.list_vms,
-            lambda: provider.list_vms(VMFilter(min_cpus=2)),
-            lambda: provider.get_vm(vm.id),
-            lambda: provider.search_vms(vm.name[:3]),
-        ]
+        # Labelled as FAULT-UNAVAILABLE reports them ("list_vms()" is contract 1's).
+        operations: dict[str, Callable[[], Awaitable[object]]] = {
+            "list_vms()": provider.list_vms,
+            "validate_credentials()": provider.validate_credentials,
+            "list_vms(VMFilter(min_cpus=2))": lambda: provider.list_vms(VMFilter(min_cpus=2)),
+            f"get_vm({vm.id!r})": lambda: provider.get_vm(vm.id),
+            f"search_vms({vm.name[:3]!r})": lambda: provider.search_vms(vm.name[:3]),
+        }
         if formats:
-            operations.append(export)
+            operations[f"export_vm({vm.id!r}, ...)"] = export
         for fault in _TOUR_FAULTS:
             session.cloud.clear_faults()
             session.cloud.inject(fault, times=None)
+            record = tour.outcomes.setdefault(fault.describe(), {})
+            # All at once: each gives up within the retry budget, so the wait is one budget.
             async with anyio.create_task_group() as tasks:
-                for operation in operations:
-                    tasks.start_soon(attempt, operation)
+                for label, operation in operations.items():
+                    tasks.start_soon(attempt, operation, record, label)
         session.cloud.clear_faults()
         tour.texts += [repr(provider), str(provider)]
     tour.logs = [text for _, text in h.logs.texts()]

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
     from hypersdk_testing._harness import Harness, Session
 
-# Retry-After in FAULT-RATE-LIMIT: long enough to measure, short enough to wait for.
-_RETRY_AFTER = 0.3
+# Retry-After in FAULT-RATE-LIMIT: long enough to tell from a provider's own short backoff
+# (and from 0 or a unit slip, within the 0.05 s tolerance), short enough to wait for. A sleep
+# never ends early, so a busy machine cannot make an honest wait look short.
+_RETRY_AFTER = 0.15
 # How late past an anyio deadline a call may return (scheduling noise on a busy CI box).
 _DEADLINE_SLACK = 1.0
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProviderConformance", "DEFAULT_MAX_EXAMPLES"]
 
-DEFAULT_MAX_EXAMPLES = 2
+DEFAULT_MAX_EXAMPLES = 3
 """Generated examples per property check and world size (``--hypersdk-max-examples``)."""
 
 

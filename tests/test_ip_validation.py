@@ -46,6 +46,11 @@ octets = st.one_of(
 @example("::ffff:1.2.3.4")
 @example("fe80::1%eth0")
 @example("1.2.3.4\n")
+@example("1.2.3.4\x00")
+@example("1.2.3.4.")
+@example("0x1.2.3.4")
+@example("1.2.3.0000")
+@example("\u0661.2.3.4")
 def test_the_same_strings_as_ipaddress(text: str) -> None:
     assert accepted_by_vminfo(text) == accepted_by_ipaddress(text)
 

@@ -333,6 +333,12 @@ def to_tuple(value: Iterable[str]) -> tuple[str, ...]:
     Raises:
         ConfigurationError: ``value`` is a mapping or not iterable.
     """
+    # Exact tuples and lists first: models build thousands of these in a listing, and the
+    # Mapping test below is an ABC check, slow next to these.
+    if type(value) is tuple:
+        return value
+    if type(value) is list:
+        return tuple(value)
     if isinstance(value, str):
         return (value,)
     if isinstance(value, Mapping):

@@ -22,6 +22,7 @@ exactly :meth:`VMFilter.matches`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Final
@@ -32,7 +33,7 @@ import msgspec
 from hypersdk import ConfigurationError, ProviderAPIError, ProviderType, VMFilter, VMInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "PROVIDER_TYPE",
@@ -155,8 +156,8 @@ class _Address(msgspec.Struct, frozen=True, gc=False):
 
 
 class _Networks(msgspec.Struct, frozen=True, gc=False):
-    v4: list[_Address] = []
-    v6: list[_Address] = []
+    v4: tuple[_Address, ...] = ()
+    v6: tuple[_Address, ...] = ()
 
 
 class _Region(msgspec.Struct, frozen=True, gc=False):
@@ -181,14 +182,14 @@ class Droplet(msgspec.Struct, frozen=True, gc=False):
     vcpus: _Count = 0
     disk: _Count = 0
     created_at: str | None = None
-    tags: list[str] = []
+    tags: tuple[str, ...] = ()
     region: _Region | None = None
     region_slug: str | None = None
     image: _Image | None = None
     networks: _Networks | None = None
     size_slug: str | None = None
     vpc_uuid: str | None = None
-    volume_ids: list[str] = []
+    volume_ids: tuple[str, ...] = ()
     locked: bool = False
 
 
@@ -283,77 +284,89 @@ def droplet_to_vm(droplet: Droplet | object) -> VMInfo:
                 f"digitalocean: a droplet is not what the API documents: {exc}",
                 provider=PROVIDER_TYPE,
             ) from None
-    return _to_vm(d, None)
+    return Mapper(limit=0)(d)
 
 
 class Mapper:
-    """:func:`droplet_to_vm` for one listing: the strings droplets repeat are kept once.
+    """:func:`droplet_to_vm` for one listing: what droplets share is worked out once.
 
     10,000 droplets of one account share a handful of statuses, sizes, regions, images,
-    VPCs and tag sets; decoding gives every droplet its own copies. A listing keeps the
-    first of each, and one read-only metadata mapping per combination of them (at most
-    ``limit`` of each kind, so hostile data cannot grow it without bound), which saves
-    memory and, for the frozen tag and metadata mappings, building them.
+    VPCs and tag sets. Everything of a VMInfo that comes from those (state, power state,
+    location, guest OS, the read-only tag and metadata mappings) depends on them alone, so
+    a listing works it out for the first droplet of each combination and reuses it (one
+    copy of each string and mapping in memory, too). Only id, name, sizes, addresses and
+    the creation time are read per droplet. At most ``limit`` combinations are kept, so
+    hostile data cannot grow the cache without bound; past that, each is worked out anew.
     """
 
-    __slots__ = ("_limit", "_metadata", "_strings", "_tags")
+    __slots__ = ("_limit", "_shapes")
 
     def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
-        self._strings: dict[str, str] = {}
-        self._tags: dict[tuple[str, ...], Mapping[str, str]] = {}
-        self._metadata: dict[tuple[object, ...], Mapping[str, str]] = {}
+        self._shapes: dict[tuple[object, ...], _Shape] = {}
 
     def __call__(self, droplet: Droplet) -> VMInfo:
-        return _to_vm(droplet, self)
-
-    def string(self, text: str) -> str:
-        found = self._strings.get(text)
-        if found is not None:
-            return found
-        if len(self._strings) < self._limit:
-            self._strings[text] = text
-        return text
-
-    def tags(self, tags: list[str]) -> Mapping[str, str]:
-        key = tuple(tags)
-        found = self._tags.get(key)
-        if found is None:
-            # Read-only, so one mapping can serve every VM with these tags (VMInfo keeps a
-            # MappingProxyType as it is instead of copying it).
-            found = MappingProxyType(parse_tags(tags))
-            if len(self._tags) < self._limit:
-                self._tags[key] = found
-        return found
-
-    def metadata(self, d: Droplet, image: _Image, region: _Region) -> Mapping[str, str]:
-        # Every value the metadata is made of: droplets of one size, region, image, VPC
-        # and tags (most have no volumes) share one read-only mapping.
+        d = droplet
+        image = d.image or _NO_IMAGE
+        region = d.region or _NO_REGION
+        # Every field a shape is made of.
         key = (
-            d.size_slug,
+            d.status,
+            region.slug,
+            d.region_slug,
             region.name,
-            image.slug,
             image.id,
+            image.slug,
+            image.name,
+            image.distribution,
+            d.size_slug,
             d.vpc_uuid,
             d.locked,
-            tuple(d.tags),
-            tuple(d.volume_ids),
+            d.tags,
+            d.volume_ids,
         )
-        found = self._metadata.get(key)
-        if found is None:
-            found = MappingProxyType(_metadata(d, image, region, self.string))
-            if len(self._metadata) < self._limit:
-                self._metadata[key] = found
-        return found
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = _shape(d, image, region)
+            if len(self._shapes) < self._limit:
+                self._shapes[key] = shape
+        try:
+            return VMInfo(
+                provider=PROVIDER_TYPE,
+                id=str(d.id),
+                name=d.name,
+                state=shape.state,
+                power_state=shape.power_state,
+                location=shape.location,
+                guest_os=shape.guest_os,
+                memory_mb=d.memory,
+                num_cpus=d.vcpus,
+                storage_gb=d.disk,
+                ip_addresses=_addresses(d.networks),
+                tags=shape.tags,
+                metadata=shape.metadata,
+                created_at=_timestamp(d.created_at, d.id),
+            )
+        except ConfigurationError as exc:
+            raise DropletShapeError(
+                f"digitalocean: droplet {d.id} cannot be represented: {exc}",
+                provider=PROVIDER_TYPE,
+            ) from None
 
 
-def _same(text: str) -> str:
-    return text
+@attrs.frozen
+class _Shape:
+    """The parts of a VMInfo that droplets alike share."""
+
+    state: str
+    power_state: str
+    location: str
+    guest_os: str
+    tags: Mapping[str, str]  # read-only: one mapping serves every VM of the shape
+    metadata: Mapping[str, str]
 
 
-def _metadata(
-    d: Droplet, image: _Image, region: _Region, keep: Callable[[str], str]
-) -> dict[str, str]:
+def _shape(d: Droplet, image: _Image, region: _Region) -> _Shape:
     metadata: dict[str, str] = {}
     # Only the fields that have a value, in a fixed order.
     for key, value in (
@@ -366,42 +379,17 @@ def _metadata(
         ("volume_ids", ",".join(d.volume_ids)),
     ):
         if value:
-            metadata[key] = keep(value)
+            metadata[key] = value
     metadata["locked"] = "true" if d.locked else "false"
-    return metadata
-
-
-def _to_vm(d: Droplet, mapper: Mapper | None) -> VMInfo:
-    keep = mapper.string if mapper is not None else _same
-    image = d.image or _NO_IMAGE
-    region = d.region or _NO_REGION
-    status = keep(d.status)
-    if mapper is not None:
-        metadata = mapper.metadata(d, image, region)
-    else:
-        metadata = MappingProxyType(_metadata(d, image, region, _same))
-    try:
-        return VMInfo(
-            provider=PROVIDER_TYPE,
-            id=str(d.id),
-            name=d.name,
-            state=status,
-            power_state=_POWER_STATES.get(status, ""),
-            location=keep(region.slug or d.region_slug or ""),
-            guest_os=keep(" ".join(part for part in (image.distribution, image.name) if part)),
-            memory_mb=d.memory,
-            num_cpus=d.vcpus,
-            storage_gb=d.disk,
-            ip_addresses=_addresses(d.networks),
-            tags=mapper.tags(d.tags) if mapper is not None else parse_tags(d.tags),
-            metadata=metadata,
-            created_at=_timestamp(d.created_at, d.id),
-        )
-    except ConfigurationError as exc:
-        raise DropletShapeError(
-            f"digitalocean: droplet {d.id} cannot be represented: {exc}",
-            provider=PROVIDER_TYPE,
-        ) from None
+    return _Shape(
+        state=d.status,
+        power_state=_POWER_STATES.get(d.status, ""),
+        location=region.slug or d.region_slug or "",
+        guest_os=" ".join(part for part in (image.distribution, image.name) if part),
+        # VMInfo keeps a MappingProxyType as it is instead of copying it.
+        tags=MappingProxyType(parse_tags(d.tags)),
+        metadata=MappingProxyType(metadata),
+    )
 
 
 _NO_IMAGE: Final = _Image()
@@ -409,18 +397,18 @@ _NO_REGION: Final = _Region()
 
 
 def _addresses(networks: _Networks | None) -> list[str]:
+    # Public IPv4 first, then the other IPv4, then IPv6, each address once.
     if networks is None:
         return []
-    ordered = [
-        *(entry for entry in networks.v4 if entry.type == "public"),
-        *(entry for entry in networks.v4 if entry.type != "public"),
-        *networks.v6,
-    ]
-    addresses: list[str] = []
-    for entry in ordered:
-        # VMInfo checks that each is an IP address (a bad one is a DropletShapeError).
-        if entry.ip_address and entry.ip_address not in addresses:
-            addresses.append(entry.ip_address)
+    public: list[str] = []
+    other: list[str] = []
+    for entry in networks.v4:
+        (public if entry.type == "public" else other).append(entry.ip_address)
+    addresses = public + other
+    addresses += [entry.ip_address for entry in networks.v6]
+    if "" in addresses or len(set(addresses)) < len(addresses):
+        addresses = list(dict.fromkeys(address for address in addresses if address))
+    # VMInfo checks that each is an IP address (a bad one is a DropletShapeError).
     return addresses
 
 

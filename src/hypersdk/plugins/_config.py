@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -241,6 +240,8 @@ class PluginConfig:
                 )
             _refuse_old_spelling(key, data[key])
             if key not in allowed:
+                import difflib  # only to word this error: not on every start-up
+
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {v.shown(close[0])}?" if close else ""
                 raise ConfigurationError(

@@ -208,7 +208,12 @@ class Api:
             timeout=settings.http_timeout(),
             verify=_tls(settings),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
+            # Keep every connection alive: httpx keeps 20 by default, and a listing with more
+            # in flight would see httpcore close and reopen connections between pages.
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency + 4,
+                max_keepalive_connections=settings.max_concurrency + 4,
+            ),
             transport=transport,
         )
 

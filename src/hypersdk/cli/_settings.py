@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import attrs
 
+from hypersdk._regular import read_regular_text
 from hypersdk._validation import looks_secret
 from hypersdk.errors import ConfigurationError
 from hypersdk.models import ProviderConfig, ProviderType
@@ -211,7 +212,9 @@ def load_settings(
     named = explicit or (Path(env[ENV_VAR]) if env.get(ENV_VAR) else None)
     path = named.expanduser() if named else default_path(env)
     try:
-        exists = path.is_file()
+        # exists(), not is_file(): a FIFO or a device at the name is refused when read
+        # (saying what it is), not taken for a missing file.
+        exists = path.exists()
     except OSError as exc:
         # A folder on the way that we may not search (no x permission): is_file() raises
         # instead of answering, and that is a configuration problem, not a crash.
@@ -225,12 +228,16 @@ def load_settings(
             raise ConfigurationError(f"configuration file {path} (from {origin}) does not exist")
         return Settings()
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = tomllib.loads(read_regular_text(path))  # never a FIFO or a device
     except RecursionError:
         raise ConfigurationError(
             f"cannot read configuration file {path}: nested too deeply"
         ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read configuration file {path}: {exc.strerror or exc}"
+        ) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from None
     return _parse(document, path)
 

@@ -19,6 +19,7 @@ import anyio.to_thread
 import attrs
 
 from hypersdk._codecs import CODECS, Codec, Compressor
+from hypersdk._regular import open_regular
 from hypersdk._validation import is_int_between, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
@@ -207,7 +208,8 @@ def _compress_path(
     job: _Job, tracker: ProgressReporter, check_cancelled: Callable[[], None]
 ) -> CompressionResult:
     try:
-        reader = os.open(job.source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # A FIFO would block the open, a device never end: only a regular file is read.
+        reader = open_regular(job.source)
     except OSError as exc:
         raise ExportError(os_error_message(exc, "read", job.source)) from None
     try:

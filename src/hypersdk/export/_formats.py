@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Final
 
+from hypersdk._regular import open_regular
 from hypersdk._validation import path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 
@@ -75,7 +76,8 @@ def detect_file_format(path: str | os.PathLike[str]) -> str:
     """
     path = path_argument("path", path)
     try:
-        with open(path, "rb") as file:
+        # Never a FIFO or a device a neighbour left at the name: open_regular refuses them.
+        with os.fdopen(open_regular(path), "rb") as file:
             header = file.read(HEADER_BYTES)
             size = file.seek(0, os.SEEK_END)
             file.seek(max(0, size - FOOTER_BYTES))

@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from hypersdk._regular import open_regular
 from hypersdk._validation import is_int_between, is_seconds, path_argument, shown
 from hypersdk.errors import ConfigurationError, ExportError
 from hypersdk.export import _arguments as arg
@@ -29,7 +30,7 @@ def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
         )
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(open_regular(path), "rb") as file:  # never a FIFO or a device
             while block := file.read(chunk_size):
                 digest.update(block)
     except OSError as exc:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final, cast
 import anyio
 import attrs
 
+from hypersdk._regular import open_regular
 from hypersdk._validation import is_int_between, is_seconds, shown
 from hypersdk.errors import (
     ChecksumMismatchError,
@@ -125,12 +126,12 @@ def _recorded(folder: Path, vm_id: str) -> ExportResult | None:
 
     marker = folder / MARKER_NAME
     try:
-        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # Not through a link, and never a FIFO a neighbour left at the name (it would block).
+        fd = open_regular(marker, follow_links=False)
     except OSError:
         return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        if os.fstat(fd).st_uid != os.geteuid():
             return None
         with os.fdopen(os.dup(fd), "rb") as stream:
             text = stream.read(1 << 20)

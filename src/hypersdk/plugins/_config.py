@@ -11,6 +11,7 @@ from typing import Any, Final
 import attrs
 
 from hypersdk import _validation as v
+from hypersdk._regular import read_regular_text
 from hypersdk.errors import ConfigurationError
 
 __all__ = ["PluginConfig", "SYSTEM_PLUGIN_DIRECTORIES", "argument_key", "argument_path"]
@@ -281,7 +282,7 @@ class PluginConfig:
 
         file = argument_path("PluginConfig.from_toml", "path", path)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = read_regular_text(file)  # never a FIFO or a device
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(
                 f"plugin config file {file}: cannot be read ({exc}); "

@@ -21,10 +21,7 @@ from tests.plugins.test_validation import BROKEN
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Known exceptions, each with its reason; adding one is a decision, not an accident.
-_CROSSINGS_ALLOWED = {
-    # Workers read the command line's configuration file, as the CLI does.
-    ("hypersdk.jobs.celery", "hypersdk.cli._settings"),
-}
+_CROSSINGS_ALLOWED: set[tuple[str, str]] = set()
 
 
 def test_every_lazy_name_is_what_its_module_holds() -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hypersdk import ConfigurationError
-from hypersdk.cli._settings import load_settings
+from hypersdk._settings import load_settings
 from hypersdk.plugins import PluginConfig
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hypersdk import ConfigurationError
-from hypersdk.cli._settings import load_settings
+from hypersdk._settings import load_settings
 from tests.cli.conftest import TOKEN
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ import cyclopts
 from cyclopts import App, Parameter
 
 from hypersdk._redact import redact_text, redact_urls
+from hypersdk._settings import Settings, load_settings
 from hypersdk._version import __version__
 from hypersdk.cli import _exit, _jobs, _render
 from hypersdk.cli._logging import configured_logging
 from hypersdk.cli._new_plugin import new_plugin
 from hypersdk.cli._runner import Interrupted, run_interruptible
-from hypersdk.cli._settings import Settings, load_settings
 from hypersdk.errors import ConfigurationError, HyperSDKError
 from hypersdk.models import ExportOptions, ExportResult, VMFilter, VMInfo
 from hypersdk.plugins import PluginConfig, PluginInfo, PluginManager

@@ -42,7 +42,7 @@ import stamina
 
 from hypersdk._http import error_for_exception, error_for_response, httpx, parse_retry_after
 from hypersdk._redact import install_log_redaction
-from hypersdk._validation import path_argument
+from hypersdk._validation import path_argument, shown
 from hypersdk.errors import (
     ChecksumMismatchError,
     ConfigurationError,
@@ -760,7 +760,7 @@ async def _request_async(
             core.end_body()
     except httpx.UnsupportedProtocol:
         raise ConfigurationError(
-            f"url: must be an http:// or https:// URL, got a {url.scheme!r} URL"
+            f"url: must be an http:// or https:// URL, got a {shown(url.scheme)} URL"
         ) from None
     except httpx.HTTPError as exc:
         raise error_for_exception(exc, provider=core.provider, operation=_OPERATION) from None

@@ -123,7 +123,7 @@ def create_app(
 @functools.cache
 def _worker_manager() -> PluginManager:
     """Load the worker process's plugins once, from its own configuration."""
-    from hypersdk.cli._settings import load_settings
+    from hypersdk._settings import load_settings
     from hypersdk.plugins import PluginManager
 
     manager = PluginManager(load_settings(None).plugins)
@@ -135,7 +135,7 @@ def _connected_run(plan: ExportPlan, work: Callable[[Any], Any]) -> Any:
     """Connect the plan's provider with this worker's own config (env secrets), run ``work``."""
     import anyio
 
-    from hypersdk.cli._settings import load_settings
+    from hypersdk._settings import load_settings
 
     config = load_settings(None).provider_config(plan.provider_type)
     manager = _worker_manager()

@@ -1,4 +1,8 @@
-r"""The command line's configuration file.
+r"""The configuration file of the command line and of fleet workers.
+
+The ``hypersdk`` command reads it, and so do Celery workers (``hypersdk.jobs.celery``),
+which take their plugins and credentials from their own machine's file, never from the
+broker; it lives here, beside both, rather than inside the CLI package.
 
 A TOML file found at ``--config``, else ``$HYPERSDK_CONFIG``, else the platform's config
 directory (``$XDG_CONFIG_HOME/hypersdk/config.toml``, ``~/.config/hypersdk/config.toml``;

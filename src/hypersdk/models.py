@@ -212,12 +212,12 @@ def _dotted_quad() -> re.Pattern[str]:
 
 def _is_ipv6(text: str) -> bool:
     import ipaddress
-    import socket
 
+    inet_pton, _, ipv6 = _inet_pton()
     try:
         # The C parser first: ipaddress's pure-Python one is most of VMInfo's cost when a
         # provider lists thousands of VMs.
-        socket.inet_pton(socket.AF_INET6, text)
+        inet_pton(ipv6, text)
     except (OSError, ValueError):
         pass
     else:
